@@ -1,0 +1,963 @@
+//! A multiclass random forest of Gini decision trees with class probabilities.
+//!
+//! [`ForestParams`] is the builder: set the hyperparameters, [`check`](ForestParams::check)
+//! them, then [`fit`](ForestParams::fit) on a [`Matrix`] of features and `u32` labels to get a
+//! [`Forest`], whose [`predict_proba`](Forest::predict_proba) is the mean of the trees' leaf
+//! class distributions (as in scikit-learn) and [`predict`](Forest::predict) its argmax.
+//!
+//! Training is histogram based: every feature is binned once per fit into at most 256
+//! quantile bins, so a node's split search is one pass over its samples into a
+//! `bins × classes` histogram and one scan of that histogram. Bin edges are midpoints
+//! between neighbouring distinct training values, and a split stores its edge as an `f32`
+//! threshold, so prediction runs on raw features with `x <= threshold` going left.
+//!
+//! Each tree draws from its own RNG seeded from `(seed, tree index)`, so a seed fixes the
+//! forest whether trees are built in parallel (feature `rayon`) or not, on any thread count.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "rayon")]
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+
+/// Features are binned into at most this many bins, so a bin code fits a `u8`.
+const MAX_BINS: usize = 256;
+
+/// Below this many samples a node sorts its samples by bin instead of filling a histogram:
+/// scanning up to 256 mostly empty bins costs more than sorting a handful of keys.
+const SORT_BELOW: usize = 64;
+
+/// How many features each split considers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MaxFeatures {
+    /// `floor(sqrt(n_features))`, at least 1 (scikit-learn's `"sqrt"`).
+    Sqrt,
+    /// Every feature (plain bagged trees).
+    All,
+    /// Exactly this many features; must not exceed the number of features.
+    Count(usize),
+}
+
+impl MaxFeatures {
+    fn resolve(self, n_features: usize) -> usize {
+        match self {
+            // Exact for any realistic feature count: f64 holds integers up to 2^53.
+            MaxFeatures::Sqrt => ((n_features as f64).sqrt().floor() as usize).max(1),
+            MaxFeatures::All => n_features,
+            MaxFeatures::Count(k) => k,
+        }
+    }
+}
+
+/// Hyperparameters of a random forest; [`fit`](Self::fit) trains one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForestParams {
+    n_trees: usize,
+    max_depth: usize,
+    min_samples_split: usize,
+    max_features: MaxFeatures,
+    bootstrap: bool,
+    seed: u64,
+}
+
+impl Default for ForestParams {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ForestParams {
+    /// 100 trees, depth at most 10, nodes with fewer than 5 samples not split,
+    /// `sqrt(n_features)` candidate features per split, bootstrap samples, seed 0.
+    pub fn new() -> Self {
+        Self {
+            n_trees: 100,
+            max_depth: 10,
+            min_samples_split: 5,
+            max_features: MaxFeatures::Sqrt,
+            bootstrap: true,
+            seed: 0,
+        }
+    }
+
+    pub fn n_trees(mut self, n: usize) -> Self {
+        self.n_trees = n;
+        self
+    }
+
+    /// The root is at depth 0; a node at depth `max_depth` is a leaf.
+    pub fn max_depth(mut self, d: usize) -> Self {
+        self.max_depth = d;
+        self
+    }
+
+    /// A node with fewer (distinct) training samples than this is a leaf.
+    pub fn min_samples_split(mut self, s: usize) -> Self {
+        self.min_samples_split = s;
+        self
+    }
+
+    pub fn max_features(mut self, m: MaxFeatures) -> Self {
+        self.max_features = m;
+        self
+    }
+
+    /// Whether each tree trains on `n` draws with replacement (`true`) or on all rows.
+    pub fn bootstrap(mut self, b: bool) -> Self {
+        self.bootstrap = b;
+        self
+    }
+
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+
+    /// Validates the parameters on their own (data-dependent limits are checked in `fit`).
+    pub fn check(&self) -> Result<()> {
+        let invalid = |name, reason: &str| Err(Error::InvalidParameter { name, reason: reason.into() });
+        if self.n_trees == 0 {
+            return invalid("n_trees", "must be at least 1");
+        }
+        if self.max_depth == 0 {
+            return invalid("max_depth", "must be at least 1");
+        }
+        if self.min_samples_split < 2 {
+            return invalid("min_samples_split", "must be at least 2");
+        }
+        if self.max_features == MaxFeatures::Count(0) {
+            return invalid("max_features", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Trains a forest on the rows of `x` with labels `y` in `0..n_classes`.
+    pub fn fit(&self, x: &Matrix, y: &[u32], n_classes: usize) -> Result<Forest> {
+        self.check()?;
+        let (n, d) = (x.rows(), x.cols());
+        if y.len() != n {
+            return Err(Error::Shape {
+                expected: format!("{n} labels, one per row of x"),
+                found: format!("{} labels", y.len()),
+            });
+        }
+        if n == 0 {
+            return Err(Error::NotEnoughData { reason: "a forest needs at least 1 sample, got 0".into() });
+        }
+        // Sample and feature indices are stored as u32 (half the memory traffic of usize).
+        if n > u32::MAX as usize {
+            return Err(Error::InvalidParameter { name: "x", reason: format!("{n} rows exceed the limit of 2^32 - 1") });
+        }
+        if d >= u32::MAX as usize {
+            return Err(Error::InvalidParameter { name: "x", reason: format!("{d} columns exceed the limit of 2^32 - 2") });
+        }
+        if n_classes == 0 {
+            return Err(Error::InvalidParameter { name: "n_classes", reason: "must be at least 1".into() });
+        }
+        if let Some(&label) = y.iter().find(|&&l| l as usize >= n_classes) {
+            return Err(Error::LabelOutOfRange { label, n_classes });
+        }
+        if let Some(pos) = x.as_slice().iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidParameter {
+                name: "x",
+                reason: format!("row {}, column {} is {}; features must be finite", pos / d, pos % d, x.as_slice()[pos]),
+            });
+        }
+        let max_features = self.max_features.resolve(d);
+        if max_features > d {
+            return Err(Error::InvalidParameter {
+                name: "max_features",
+                reason: format!("{max_features} features asked, but the data has only {d}"),
+            });
+        }
+
+        let binned = Binned::new(x);
+        let build = |t: usize| {
+            let rng = ChaCha8Rng::seed_from_u64(tree_seed(self.seed, t as u64));
+            TreeBuilder::new(&binned, y, n_classes, self, max_features, rng).build()
+        };
+        #[cfg(feature = "rayon")]
+        let trees = (0..self.n_trees).into_par_iter().map(build).collect();
+        #[cfg(not(feature = "rayon"))]
+        let trees = (0..self.n_trees).map(build).collect();
+
+        Ok(Forest { n_features: d, n_classes, trees })
+    }
+}
+
+/// SplitMix64's finaliser: neighbouring tree indices get unrelated seeds.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn tree_seed(seed: u64, tree: u64) -> u64 {
+    mix(seed ^ mix(tree))
+}
+
+/// Every feature quantised once per fit: column-major `u8` bin codes plus, per feature,
+/// the edge between bin `b` and `b + 1` as `thresholds[f][b]`.
+struct Binned {
+    n_rows: usize,
+    codes: Vec<u8>,
+    thresholds: Vec<Vec<f32>>,
+}
+
+impl Binned {
+    fn new(x: &Matrix) -> Self {
+        let (n, d) = (x.rows(), x.cols());
+        let bin_feature = |f: usize| {
+            let mut column: Vec<f32> = (0..n).map(|i| x.get(i, f)).collect();
+            let thresholds = bin_edges(&mut column);
+            // Bin code = number of edges below the value, so `code <= b` iff `value <= edge b`.
+            let codes: Vec<u8> =
+                (0..n).map(|i| thresholds.partition_point(|&t| t < x.get(i, f)) as u8).collect();
+            (codes, thresholds)
+        };
+        #[cfg(feature = "rayon")]
+        let per_feature: Vec<_> = (0..d).into_par_iter().map(bin_feature).collect();
+        #[cfg(not(feature = "rayon"))]
+        let per_feature: Vec<_> = (0..d).map(bin_feature).collect();
+
+        let mut codes = Vec::with_capacity(n * d);
+        let mut thresholds = Vec::with_capacity(d);
+        for (c, t) in per_feature {
+            codes.extend_from_slice(&c);
+            thresholds.push(t);
+        }
+        Self { n_rows: n, codes, thresholds }
+    }
+
+    fn column(&self, f: usize) -> &[u8] {
+        &self.codes[f * self.n_rows..(f + 1) * self.n_rows]
+    }
+}
+
+/// At most `MAX_BINS - 1` increasing edges for one (finite) column, which is sorted in place.
+/// With few distinct values every gap gets an edge; otherwise edges sit at sample quantiles,
+/// moved to the end of a run of equal values so no value straddles two bins.
+fn bin_edges(column: &mut [f32]) -> Vec<f32> {
+    column.sort_unstable_by(f32::total_cmp);
+    let mut distinct: Vec<(f32, usize)> = Vec::new(); // (value, number of samples <= value)
+    for (i, &v) in column.iter().enumerate() {
+        match distinct.last_mut() {
+            Some((last, cum)) if *last == v => *cum = i + 1,
+            _ => distinct.push((v, i + 1)),
+        }
+    }
+    let n = column.len();
+    let mut edges = Vec::new();
+    if distinct.len() <= MAX_BINS {
+        edges.extend(distinct.windows(2).map(|w| midpoint(w[0].0, w[1].0)));
+    } else {
+        let mut last = usize::MAX;
+        for k in 1..MAX_BINS {
+            let target = (k * n).div_ceil(MAX_BINS);
+            // The distinct value holding the target-th sample ends its bin.
+            let j = distinct.partition_point(|&(_, cum)| cum < target);
+            if j + 1 < distinct.len() && j != last {
+                edges.push(midpoint(distinct[j].0, distinct[j + 1].0));
+                last = j;
+            }
+        }
+    }
+    edges
+}
+
+/// A threshold `t` with `a <= t < b`, so `a` goes left and `b` right even when the exact
+/// midpoint rounds up to `b` in `f32`.
+fn midpoint(a: f32, b: f32) -> f32 {
+    let m = ((f64::from(a) + f64::from(b)) / 2.0) as f32;
+    if m < b { m } else { a }
+}
+
+/// Marks a leaf in [`Node::feature`].
+const LEAF: u32 = u32::MAX;
+
+/// One node of a tree, stored in depth-first preorder so a split's left child is the next
+/// node and only the right child needs an index.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Node {
+    /// Feature compared at a split, or [`LEAF`].
+    feature: u32,
+    /// Rows with `x[feature] <= threshold` go left; unused (0) at a leaf.
+    threshold: f32,
+    /// Split: index of the right child. Leaf: index of its class distribution.
+    next: u32,
+}
+
+/// One tree: nodes plus the leaves' class distributions, `n_classes` values per leaf.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Tree {
+    nodes: Vec<Node>,
+    values: Vec<f32>,
+}
+
+impl Tree {
+    /// The class distribution of the leaf `row` falls into.
+    #[inline]
+    fn leaf(&self, row: &[f32], n_classes: usize) -> &[f32] {
+        let mut i = 0;
+        loop {
+            let node = self.nodes[i];
+            if node.feature == LEAF {
+                let start = node.next as usize * n_classes;
+                return &self.values[start..start + n_classes];
+            }
+            // A NaN fails `<=` and goes right.
+            i = if row[node.feature as usize] <= node.threshold { i + 1 } else { node.next as usize };
+        }
+    }
+}
+
+/// A trained random forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestData")]
+pub struct Forest {
+    n_features: usize,
+    n_classes: usize,
+    trees: Vec<Tree>,
+}
+
+/// What a stored [`Forest`] deserialises into before its invariants are checked, so a
+/// corrupted model is an error when read instead of a panic or a loop when predicting.
+#[derive(Deserialize)]
+struct ForestData {
+    n_features: usize,
+    n_classes: usize,
+    trees: Vec<Tree>,
+}
+
+impl TryFrom<ForestData> for Forest {
+    type Error = Error;
+
+    fn try_from(data: ForestData) -> Result<Self> {
+        let bad = |reason: String| Err(Error::Format { kind: "forest", reason });
+        let ForestData { n_features, n_classes, trees } = data;
+        if n_classes == 0 || trees.is_empty() {
+            return bad(format!("{n_classes} classes and {} trees", trees.len()));
+        }
+        for (t, tree) in trees.iter().enumerate() {
+            let n_leaves = tree.values.len() / n_classes;
+            if tree.nodes.is_empty() || tree.values.len() % n_classes != 0 {
+                return bad(format!("tree {t} has no nodes or a partial leaf"));
+            }
+            for (i, node) in tree.nodes.iter().enumerate() {
+                let next = node.next as usize;
+                let ok = if node.feature == LEAF {
+                    next < n_leaves
+                } else {
+                    // Children after their parent: every walk moves forward and ends.
+                    (node.feature as usize) < n_features && i + 1 < next && next < tree.nodes.len()
+                };
+                if !ok {
+                    return bad(format!("tree {t}, node {i} points outside the tree"));
+                }
+            }
+        }
+        Ok(Forest { n_features, n_classes, trees })
+    }
+}
+
+impl Forest {
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    pub fn n_trees(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Class probabilities, `x.rows() × n_classes`: the mean of the trees' leaf distributions.
+    pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix> {
+        self.check_cols(x)?;
+        let c = self.n_classes;
+        let mut out = Matrix::zeros(x.rows(), c);
+        // Rows are independent; chunks amortise rayon's per-task cost over many rows.
+        const CHUNK_ROWS: usize = 64;
+        let fill = |(k, chunk): (usize, &mut [f32])| {
+            for (j, out_row) in chunk.chunks_exact_mut(c).enumerate() {
+                self.predict_proba_row(x.row(k * CHUNK_ROWS + j), out_row);
+            }
+        };
+        #[cfg(feature = "rayon")]
+        out.as_mut_slice().par_chunks_mut(CHUNK_ROWS * c).enumerate().for_each(fill);
+        #[cfg(not(feature = "rayon"))]
+        out.as_mut_slice().chunks_mut(CHUNK_ROWS * c).enumerate().for_each(fill);
+        Ok(out)
+    }
+
+    /// Overwrites `out` with the class probabilities of one row.
+    ///
+    /// Panics if `row.len() != n_features()` or `out.len() != n_classes()`: this is the
+    /// allocation-free building block, callers with untrusted shapes use `predict_proba`.
+    pub fn predict_proba_row(&self, row: &[f32], out: &mut [f32]) {
+        assert_eq!(row.len(), self.n_features, "row length must be the number of features");
+        assert_eq!(out.len(), self.n_classes, "output length must be the number of classes");
+        out.fill(0.0);
+        for tree in &self.trees {
+            for (o, &p) in out.iter_mut().zip(tree.leaf(row, self.n_classes)) {
+                *o += p;
+            }
+        }
+        // Dividing by the sum rather than the tree count keeps rows summing to 1 despite
+        // f32 rounding accumulated over hundreds of trees.
+        let sum: f32 = out.iter().sum();
+        out.iter_mut().for_each(|o| *o /= sum);
+    }
+
+    /// The most probable class of each row; ties go to the lowest class.
+    pub fn predict(&self, x: &Matrix) -> Result<Vec<u32>> {
+        let proba = self.predict_proba(x)?;
+        Ok(proba.iter_rows().map(argmax).collect())
+    }
+
+    fn check_cols(&self, x: &Matrix) -> Result<()> {
+        if x.cols() != self.n_features {
+            return Err(Error::Shape {
+                expected: format!("{} features per row", self.n_features),
+                found: format!("{} features", x.cols()),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn argmax(p: &[f32]) -> u32 {
+    let mut best = 0;
+    for (k, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = k;
+        }
+    }
+    best as u32
+}
+
+/// The best split found so far at a node.
+#[derive(Clone, Copy)]
+struct Split {
+    /// Gini proxy `Σ l_k²/L + Σ r_k²/R`: maximising it minimises the children's weighted Gini.
+    score: f64,
+    feature: usize,
+    /// Last non-empty bin going left and first non-empty bin going right.
+    lo: usize,
+    hi: usize,
+}
+
+/// Builds one tree; owns every buffer so a node allocates nothing.
+struct TreeBuilder<'a> {
+    binned: &'a Binned,
+    y: &'a [u32],
+    n_classes: usize,
+    max_depth: usize,
+    min_samples_split: usize,
+    max_features: usize,
+    rng: ChaCha8Rng,
+    /// Bootstrap multiplicity per row (0 = not drawn): duplicates weigh instead of repeating.
+    weight: Vec<u32>,
+    /// Drawn rows; each node owns a contiguous range, partitioned in place when it splits.
+    samples: Vec<u32>,
+    features: Vec<u32>,
+    /// `MAX_BINS × n_classes` weighted counts, all zero between uses.
+    hist: Vec<u32>,
+    totals: Vec<u32>,
+    left: Vec<u32>,
+    keys: Vec<u32>,
+    tree: Tree,
+}
+
+impl<'a> TreeBuilder<'a> {
+    fn new(
+        binned: &'a Binned,
+        y: &'a [u32],
+        n_classes: usize,
+        params: &ForestParams,
+        max_features: usize,
+        mut rng: ChaCha8Rng,
+    ) -> Self {
+        let n = binned.n_rows;
+        let mut weight = vec![0u32; n];
+        if params.bootstrap {
+            for _ in 0..n {
+                weight[rng.random_range(0..n as u32) as usize] += 1;
+            }
+        } else {
+            weight.fill(1);
+        }
+        let samples = (0..n as u32).filter(|&i| weight[i as usize] > 0).collect();
+        Self {
+            binned,
+            y,
+            n_classes,
+            max_depth: params.max_depth,
+            min_samples_split: params.min_samples_split,
+            max_features,
+            rng,
+            weight,
+            samples,
+            features: (0..binned.thresholds.len() as u32).collect(),
+            hist: vec![0; MAX_BINS * n_classes],
+            totals: vec![0; n_classes],
+            left: vec![0; n_classes],
+            keys: Vec::with_capacity(SORT_BELOW),
+            tree: Tree { nodes: Vec::new(), values: Vec::new() },
+        }
+    }
+
+    fn build(mut self) -> Tree {
+        // (start, end, depth, parent whose right child this is): depth-first with the left
+        // child popped first, so nodes come out in preorder.
+        let mut stack = vec![(0, self.samples.len(), 0, None::<usize>)];
+        while let Some((start, end, depth, parent)) = stack.pop() {
+            let id = self.tree.nodes.len();
+            if let Some(p) = parent {
+                self.tree.nodes[p].next = id as u32;
+            }
+            let split = self.node_totals(start, end);
+            let split = if split && depth < self.max_depth && end - start >= self.min_samples_split {
+                self.best_split(start, end)
+            } else {
+                None
+            };
+            match split {
+                Some(s) => {
+                    let mid = self.partition(start, end, s.feature, s.lo);
+                    // Any edge in lo..hi separates the node's samples; the middle one leaves
+                    // a margin on both sides, like scikit-learn's midpoint between values.
+                    let edge = s.lo + (s.hi - 1 - s.lo) / 2;
+                    let threshold = self.binned.thresholds[s.feature][edge];
+                    self.tree.nodes.push(Node { feature: s.feature as u32, threshold, next: 0 });
+                    stack.push((mid, end, depth + 1, Some(id)));
+                    stack.push((start, mid, depth + 1, None));
+                }
+                None => {
+                    let leaf = self.tree.values.len() / self.n_classes;
+                    let total = self.totals.iter().sum::<u32>() as f32;
+                    self.tree.values.extend(self.totals.iter().map(|&t| t as f32 / total));
+                    self.tree.nodes.push(Node { feature: LEAF, threshold: 0.0, next: leaf as u32 });
+                }
+            }
+        }
+        self.tree
+    }
+
+    /// Fills `totals` with the node's weighted class counts; false if the node is pure.
+    fn node_totals(&mut self, start: usize, end: usize) -> bool {
+        self.totals.fill(0);
+        for &s in &self.samples[start..end] {
+            self.totals[self.y[s as usize] as usize] += self.weight[s as usize];
+        }
+        self.totals.iter().filter(|&&t| t > 0).count() > 1
+    }
+
+    /// Draws candidate features without replacement until `max_features` have been tried and
+    /// one of them splits the node, or every feature has been tried (scikit-learn's rule).
+    fn best_split(&mut self, start: usize, end: usize) -> Option<Split> {
+        let n_features = self.features.len();
+        let mut best: Option<Split> = None;
+        let mut tried = 0;
+        while tried < n_features && (tried < self.max_features || best.is_none()) {
+            let pick = self.rng.random_range(tried as u32..n_features as u32) as usize;
+            self.features.swap(tried, pick);
+            let feature = self.features[tried] as usize;
+            tried += 1;
+            let found = if end - start < SORT_BELOW {
+                self.split_sorted(start, end, feature)
+            } else {
+                self.split_histogram(start, end, feature)
+            };
+            if let Some(s) = found {
+                if best.is_none_or(|b| s.score > b.score) {
+                    best = Some(s);
+                }
+            }
+        }
+        best
+    }
+
+    /// Best split of `feature` from a `bins × classes` histogram of the node's samples.
+    fn split_histogram(&mut self, start: usize, end: usize, feature: usize) -> Option<Split> {
+        let c = self.n_classes;
+        let column = self.binned.column(feature);
+        let (mut min_bin, mut max_bin) = (usize::MAX, 0);
+        for &s in &self.samples[start..end] {
+            let s = s as usize;
+            let bin = column[s] as usize;
+            min_bin = min_bin.min(bin);
+            max_bin = max_bin.max(bin);
+            self.hist[bin * c + self.y[s] as usize] += self.weight[s];
+        }
+        let mut scan = SplitScan::new(&self.totals, &mut self.left, feature);
+        let mut prev = min_bin;
+        for bin in min_bin..=max_bin {
+            let row = &mut self.hist[bin * c..(bin + 1) * c];
+            if row.iter().all(|&h| h == 0) {
+                continue;
+            }
+            if bin > min_bin {
+                scan.consider(prev, bin);
+            }
+            for (k, h) in row.iter_mut().enumerate() {
+                if *h > 0 {
+                    scan.add(k, *h);
+                    *h = 0;
+                }
+            }
+            prev = bin;
+        }
+        scan.best
+    }
+
+    /// Best split of `feature` for a small node: sort `(bin, position)` keys, then scan.
+    fn split_sorted(&mut self, start: usize, end: usize, feature: usize) -> Option<Split> {
+        let column = self.binned.column(feature);
+        let node = &self.samples[start..end];
+        self.keys.clear();
+        // Positions are below SORT_BELOW, so they fit the low 24 bits under the bin code.
+        self.keys.extend(node.iter().enumerate().map(|(j, &s)| (u32::from(column[s as usize]) << 24) | j as u32));
+        self.keys.sort_unstable();
+        let mut scan = SplitScan::new(&self.totals, &mut self.left, feature);
+        let mut prev = (self.keys[0] >> 24) as usize;
+        for &key in &self.keys {
+            let bin = (key >> 24) as usize;
+            if bin != prev {
+                scan.consider(prev, bin);
+                prev = bin;
+            }
+            let s = node[(key & 0x00FF_FFFF) as usize] as usize;
+            scan.add(self.y[s] as usize, self.weight[s]);
+        }
+        scan.best
+    }
+
+    /// Moves the node's samples with `bin <= lo` in `feature` to the front; returns where
+    /// the right child's range starts.
+    fn partition(&mut self, start: usize, end: usize, feature: usize, lo: usize) -> usize {
+        let column = self.binned.column(feature);
+        let node = &mut self.samples[start..end];
+        let (mut i, mut j) = (0, node.len());
+        while i < j {
+            if usize::from(column[node[i] as usize]) <= lo {
+                i += 1;
+            } else {
+                j -= 1;
+                node.swap(i, j);
+            }
+        }
+        start + i
+    }
+}
+
+/// Running left/right class counts while sweeping one feature's bins from low to high.
+struct SplitScan<'b> {
+    totals: &'b [u32],
+    left: &'b mut [u32],
+    feature: usize,
+    /// Weighted sample counts and sums of squared class counts on each side, exact integers.
+    n_left: u64,
+    n_right: u64,
+    sq_left: u64,
+    sq_right: u64,
+    best: Option<Split>,
+}
+
+impl<'b> SplitScan<'b> {
+    fn new(totals: &'b [u32], left: &'b mut [u32], feature: usize) -> Self {
+        left.fill(0);
+        let n_right = totals.iter().map(|&t| u64::from(t)).sum();
+        let sq_right = totals.iter().map(|&t| u64::from(t) * u64::from(t)).sum();
+        Self { totals, left, feature, n_left: 0, n_right, sq_left: 0, sq_right, best: None }
+    }
+
+    /// Moves weight `w` of class `k` from the right side to the left.
+    #[inline]
+    fn add(&mut self, k: usize, w: u32) {
+        let (l, r, w) = (u64::from(self.left[k]), u64::from(self.totals[k] - self.left[k]), u64::from(w));
+        self.sq_left += 2 * l * w + w * w;
+        // (r - w)² = r² - 2rw + w², added before subtracting to stay unsigned.
+        self.sq_right = self.sq_right + w * w - 2 * r * w;
+        self.left[k] += w as u32;
+        self.n_left += w;
+        self.n_right -= w;
+    }
+
+    /// Scores the split with bins up to `lo` left and from `hi` right; both sides non-empty.
+    #[inline]
+    fn consider(&mut self, lo: usize, hi: usize) {
+        let score = self.sq_left as f64 / self.n_left as f64 + self.sq_right as f64 / self.n_right as f64;
+        if self.best.is_none_or(|b| score > b.score) {
+            self.best = Some(Split { score, feature: self.feature, lo, hi });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` points per class around well separated centres, uniform noise of radius 1.5.
+    fn blobs(n: usize, seed: u64) -> (Matrix, Vec<u32>) {
+        let centres = [[0.0f32, 0.0, 0.0], [5.0, 5.0, 0.0], [0.0, 5.0, 5.0]];
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..n * centres.len() {
+            let k = i % centres.len();
+            // A fourth, pure-noise feature the trees must learn to ignore.
+            let mut row: Vec<f32> = centres[k].iter().map(|&c| c + rng.random_range(-1.5..1.5)).collect();
+            row.push(rng.random_range(-10.0..10.0));
+            rows.push(row);
+            labels.push(k as u32);
+        }
+        (Matrix::from_rows(&rows).expect("equal rows"), labels)
+    }
+
+    /// XOR of the signs of two features: no single split helps, depth 2 is needed.
+    fn xor(n: usize, seed: u64) -> (Matrix, Vec<u32>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rows = Vec::new();
+        let mut labels = Vec::new();
+        while rows.len() < n {
+            let (a, b): (f32, f32) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+            if a.abs() < 0.05 || b.abs() < 0.05 {
+                continue;
+            }
+            labels.push(u32::from((a > 0.0) != (b > 0.0)));
+            rows.push([a, b]);
+        }
+        (Matrix::from_rows(&rows).expect("equal rows"), labels)
+    }
+
+    fn accuracy(forest: &Forest, x: &Matrix, y: &[u32]) -> f64 {
+        let pred = forest.predict(x).expect("predict");
+        pred.iter().zip(y).filter(|(p, t)| p == t).count() as f64 / y.len() as f64
+    }
+
+    fn depth(tree: &Tree, i: usize) -> usize {
+        let node = tree.nodes[i];
+        if node.feature == LEAF { 0 } else { 1 + depth(tree, i + 1).max(depth(tree, node.next as usize)) }
+    }
+
+    fn param_name(result: Result<()>) -> &'static str {
+        match result {
+            Err(Error::InvalidParameter { name, .. }) => name,
+            other => panic!("expected InvalidParameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn learns_blobs() {
+        let (x, y) = blobs(200, 1);
+        let (xt, yt) = blobs(200, 2);
+        let forest = ForestParams::new().n_trees(30).seed(3).fit(&x, &y, 3).expect("fit");
+        assert!(accuracy(&forest, &xt, &yt) >= 0.97);
+    }
+
+    #[test]
+    fn learns_xor() {
+        let (x, y) = xor(1000, 1);
+        let (xt, yt) = xor(1000, 2);
+        // With both features considered, only depth >= 2 can separate XOR.
+        let params = ForestParams::new().n_trees(20).max_features(MaxFeatures::All).seed(5);
+        let forest = params.clone().fit(&x, &y, 2).expect("fit");
+        let acc = accuracy(&forest, &xt, &yt);
+        assert!(acc >= 0.97, "accuracy {acc}");
+        let stump = params.max_depth(1).fit(&x, &y, 2).expect("fit");
+        assert!(accuracy(&stump, &xt, &yt) < 0.8);
+    }
+
+    #[test]
+    fn same_seed_same_forest() {
+        let (x, y) = blobs(100, 1);
+        let params = ForestParams::new().n_trees(10).seed(42);
+        let a = params.fit(&x, &y, 3).expect("fit");
+        let b = params.fit(&x, &y, 3).expect("fit");
+        assert_eq!(a, b);
+        assert_eq!(a.predict_proba(&x).expect("proba"), b.predict_proba(&x).expect("proba"));
+        let c = params.seed(43).fit(&x, &y, 3).expect("fit");
+        assert_ne!(a, c);
+    }
+
+    #[cfg(feature = "rayon")]
+    #[test]
+    fn thread_count_does_not_change_the_forest() {
+        let (x, y) = blobs(100, 1);
+        let params = ForestParams::new().n_trees(8).seed(9);
+        let fit_on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            pool.install(|| params.fit(&x, &y, 3).expect("fit"))
+        };
+        assert_eq!(fit_on(1), fit_on(3));
+    }
+
+    #[test]
+    fn probabilities_are_distributions() {
+        let (x, y) = blobs(100, 1);
+        // More classes than labels used: unseen classes get probability 0, not a panic.
+        let forest = ForestParams::new().n_trees(25).max_depth(3).fit(&x, &y, 5).expect("fit");
+        let (xt, _) = blobs(50, 7);
+        let proba = forest.predict_proba(&xt).expect("proba");
+        assert_eq!((proba.rows(), proba.cols()), (xt.rows(), 5));
+        for row in proba.iter_rows() {
+            let sum: f32 = row.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "row sums to {sum}");
+            assert!(row.iter().all(|&p| (0.0..=1.0).contains(&p)));
+            assert_eq!(row[3..], [0.0, 0.0]);
+        }
+        let mut one = vec![9.0; 5];
+        forest.predict_proba_row(xt.row(0), &mut one);
+        assert_eq!(one, proba.row(0));
+    }
+
+    #[test]
+    fn predict_is_argmax_with_ties_to_lowest() {
+        assert_eq!(argmax(&[0.25, 0.5, 0.25]), 1);
+        assert_eq!(argmax(&[0.4, 0.2, 0.4]), 0);
+        assert_eq!(argmax(&[0.0, 0.5, 0.5]), 1);
+    }
+
+    #[test]
+    fn check_rejects_each_bad_parameter() {
+        let p = ForestParams::new();
+        assert!(p.check().is_ok());
+        assert_eq!(param_name(p.clone().n_trees(0).check()), "n_trees");
+        assert_eq!(param_name(p.clone().max_depth(0).check()), "max_depth");
+        assert_eq!(param_name(p.clone().min_samples_split(1).check()), "min_samples_split");
+        assert_eq!(param_name(p.clone().max_features(MaxFeatures::Count(0)).check()), "max_features");
+        // fit runs check first.
+        let (x, y) = blobs(5, 1);
+        assert!(matches!(p.n_trees(0).fit(&x, &y, 3), Err(Error::InvalidParameter { name: "n_trees", .. })));
+    }
+
+    #[test]
+    fn fit_rejects_bad_data() {
+        let (x, y) = blobs(10, 1);
+        let p = ForestParams::new().n_trees(2);
+        assert!(matches!(p.fit(&x, &y[1..], 3), Err(Error::Shape { .. })));
+        assert!(matches!(p.fit(&x, &y, 2), Err(Error::LabelOutOfRange { label: 2, n_classes: 2 })));
+        assert!(matches!(p.fit(&x, &y, 0), Err(Error::InvalidParameter { name: "n_classes", .. })));
+        assert!(matches!(p.fit(&Matrix::zeros(0, 4), &[], 3), Err(Error::NotEnoughData { .. })));
+        let many = p.clone().max_features(MaxFeatures::Count(5));
+        assert!(matches!(many.fit(&x, &y, 3), Err(Error::InvalidParameter { name: "max_features", .. })));
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut x = x.clone();
+            x.as_mut_slice()[7] = bad;
+            assert!(matches!(p.fit(&x, &y, 3), Err(Error::InvalidParameter { name: "x", .. })));
+        }
+    }
+
+    #[test]
+    fn predict_rejects_wrong_width() {
+        let (x, y) = blobs(10, 1);
+        let forest = ForestParams::new().n_trees(2).fit(&x, &y, 3).expect("fit");
+        assert!(matches!(forest.predict_proba(&Matrix::zeros(2, 3)), Err(Error::Shape { .. })));
+        assert!(matches!(forest.predict(&Matrix::zeros(2, 5)), Err(Error::Shape { .. })));
+    }
+
+    #[test]
+    fn max_depth_is_respected() {
+        let (x, y) = blobs(200, 1);
+        for max_depth in [1, 2, 4] {
+            let forest = ForestParams::new().n_trees(10).max_depth(max_depth).fit(&x, &y, 3).expect("fit");
+            for tree in &forest.trees {
+                assert!(depth(tree, 0) <= max_depth);
+                if max_depth == 1 {
+                    assert!(tree.nodes.len() <= 3);
+                }
+            }
+            // Three noisy blobs need every level up to 2: the cap is reached, not just obeyed.
+            assert!(forest.trees.iter().any(|t| depth(t, 0) == max_depth.min(2)));
+        }
+    }
+
+    #[test]
+    fn min_samples_split_stops_small_nodes() {
+        let (x, y) = xor(200, 3);
+        let p = ForestParams::new().n_trees(5).max_depth(30).bootstrap(false).max_features(MaxFeatures::All);
+        let deep = p.clone().min_samples_split(2).fit(&x, &y, 2).expect("fit");
+        // Without bootstrap every tree sees all 200 rows: the root splits at 200, its
+        // children (< 200) do not; at 201 not even the root splits.
+        let one_split = p.clone().min_samples_split(200).fit(&x, &y, 2).expect("fit");
+        assert!(one_split.trees.iter().all(|t| t.nodes.len() == 3));
+        let no_split = p.min_samples_split(201).fit(&x, &y, 2).expect("fit");
+        assert!(no_split.trees.iter().all(|t| t.nodes.len() == 1));
+        assert!(deep.trees.iter().all(|t| t.nodes.len() > 3));
+        // Fully grown on separable data without bootstrap: the training set is memorised.
+        assert_eq!(accuracy(&deep, &x, &y), 1.0);
+    }
+
+    #[test]
+    fn identical_rows_give_one_leaf_with_the_majority() {
+        let x = Matrix::from_vec(6, 2, vec![1.0, 2.0].repeat(6)).expect("shape");
+        let y = [0, 1, 1, 1, 0, 1];
+        let forest = ForestParams::new().n_trees(5).bootstrap(false).fit(&x, &y, 2).expect("fit");
+        for tree in &forest.trees {
+            assert_eq!(tree.nodes.len(), 1);
+            assert_eq!(tree.values, [2.0 / 6.0, 4.0 / 6.0]);
+        }
+        assert_eq!(forest.predict(&x).expect("predict"), [1; 6]);
+    }
+
+    #[test]
+    fn constant_feature_is_never_split_on() {
+        // Feature 0 is constant; with one candidate per node the search must move on to 1.
+        let rows: Vec<[f32; 2]> = (0..100).map(|i| [3.0, i as f32]).collect();
+        let y: Vec<u32> = (0..100).map(|i| u32::from(i >= 50)).collect();
+        let x = Matrix::from_rows(&rows).expect("rows");
+        let params = ForestParams::new().n_trees(10).max_features(MaxFeatures::Count(1)).bootstrap(false);
+        let forest = params.fit(&x, &y, 2).expect("fit");
+        for tree in &forest.trees {
+            assert!(tree.nodes.iter().all(|n| n.feature != 0));
+            assert_eq!(tree.nodes[0].feature, 1);
+        }
+        assert_eq!(forest.predict(&x).expect("predict"), y);
+    }
+
+    #[test]
+    fn thresholds_lie_between_training_values() {
+        // Few distinct values: each edge is the midpoint of two neighbours.
+        let mut col = vec![3.0, 1.0, 2.0, 1.0, 3.0];
+        assert_eq!(bin_edges(&mut col), [1.5, 2.5]);
+        // Many distinct values: at most 255 strictly increasing edges.
+        let mut col: Vec<f32> = (0..10_000).map(|i| (i % 1000) as f32).collect();
+        let edges = bin_edges(&mut col);
+        assert!(edges.len() <= MAX_BINS - 1 && edges.len() > 200);
+        assert!(edges.windows(2).all(|w| w[0] < w[1]));
+        assert!(edges.iter().all(|e| e.fract() == 0.5));
+        // Neighbouring f32s: the midpoint must not round up onto the larger one.
+        let (a, b) = (1.0f32, f32::from_bits(1.0f32.to_bits() + 1));
+        assert!(a <= midpoint(a, b) && midpoint(a, b) < b);
+    }
+
+    #[test]
+    fn postcard_round_trip() {
+        let (x, y) = blobs(100, 1);
+        let forest = ForestParams::new().n_trees(5).fit(&x, &y, 3).expect("fit");
+        let bytes = postcard::to_allocvec(&forest).expect("serialize");
+        let back: Forest = postcard::from_bytes(&bytes).expect("deserialize");
+        assert_eq!(back, forest);
+        let params = ForestParams::new().max_features(MaxFeatures::Count(2)).seed(7);
+        let p_back: ForestParams = postcard::from_bytes(&postcard::to_allocvec(&params).expect("ser")).expect("de");
+        assert_eq!(p_back, params);
+    }
+
+    #[test]
+    fn corrupted_forest_is_rejected_when_read() {
+        let (x, y) = blobs(30, 1);
+        let mut forest = ForestParams::new().n_trees(2).max_depth(2).fit(&x, &y, 3).expect("fit");
+        // A right child pointing back at the root would loop forever when predicting.
+        forest.trees[0].nodes[0].next = 0;
+        let bytes = postcard::to_allocvec(&forest).expect("serialize");
+        assert!(postcard::from_bytes::<Forest>(&bytes).is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! Image bytes to grey feature rows.
+//!
+//! [`FeatureDecoder`] turns PNG or JPEG bytes into one row of `f32` features (grey levels
+//! scaled to `0..=1`), reusing its buffers from image to image. PNG goes straight through the
+//! `png` crate (the common case, and the fast one); JPEG and resizing go through `image`.
+//! Colour is converted to grey with the ITU-R 601 luma weights (as PIL's `L` mode and OpenCV).
+
+use std::io::Cursor;
+
+use crate::error::{Error, Result};
+
+/// Default cap on decoded pixels per image: 4096 × 4096. Guards against decompression bombs.
+pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
+
+/// `i / 255` for every grey level, correctly rounded (a multiply by `1 / 255` is not).
+const GREY_LEVELS: [f32; 256] = {
+    let mut t = [0.0f32; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i as f32 / 255.0;
+        i += 1;
+    }
+    t
+};
+
+const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// The size of an image, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ImageSize {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl ImageSize {
+    pub fn new(width: u32, height: u32) -> Self {
+        Self { width, height }
+    }
+
+    /// Number of pixels, which is also the number of features of a decoded image.
+    pub fn pixels(&self) -> usize {
+        self.width as usize * self.height as usize
+    }
+}
+
+impl std::fmt::Display for ImageSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+impl std::str::FromStr for ImageSize {
+    type Err = String;
+
+    /// Parses `WxH`, e.g. `28x28`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}` is not of the form WxH (e.g. 28x28)"))?;
+        let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|&v| (1..=65535).contains(&v));
+        match (parse(w), parse(h)) {
+            (Some(width), Some(height)) => Ok(Self { width, height }),
+            _ => Err(format!("`{s}` is not of the form WxH with sizes from 1 to 65535")),
+        }
+    }
+}
+
+/// Decodes images into feature rows, reusing its buffers.
+#[derive(Debug, Clone)]
+pub struct FeatureDecoder {
+    max_pixels: u64,
+    resize: bool,
+    raw: Vec<u8>,
+    grey: Vec<u8>,
+}
+
+impl Default for FeatureDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FeatureDecoder {
+    pub fn new() -> Self {
+        Self { max_pixels: DEFAULT_MAX_PIXELS, resize: false, raw: Vec::new(), grey: Vec::new() }
+    }
+
+    /// Refuses images with more pixels than this before decoding their pixel data.
+    pub fn max_pixels(mut self, max_pixels: u64) -> Self {
+        self.max_pixels = max_pixels;
+        self
+    }
+
+    /// Resize every image to the expected size instead of refusing other sizes.
+    pub fn resize(mut self, resize: bool) -> Self {
+        self.resize = resize;
+        self
+    }
+
+    /// Reads only the size of an image (PNG header, or the full decode for other formats).
+    pub fn probe_size(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        if bytes.starts_with(PNG_SIGNATURE) {
+            let decoder = png::Decoder::new(Cursor::new(bytes));
+            let reader = decoder.read_info().map_err(|e| decode_error(&e))?;
+            let info = reader.info();
+            return Ok(ImageSize::new(info.width, info.height));
+        }
+        self.decode_grey(bytes)
+    }
+
+    /// Decodes `bytes` to grey levels, kept in the decoder; returns the image's size.
+    pub fn decode_grey(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        if bytes.starts_with(PNG_SIGNATURE) {
+            self.decode_png(bytes)
+        } else {
+            self.decode_other(bytes)
+        }
+    }
+
+    /// The grey levels of the last image decoded by [`decode_grey`](Self::decode_grey).
+    pub fn grey(&self) -> &[u8] {
+        &self.grey
+    }
+
+    /// Decodes `bytes` into `out` (length `expected.pixels()`), as grey levels in `0..=1`.
+    /// An image of another size is resized if the decoder was built with `resize(true)`,
+    /// and refused with [`Error::ImageSize`] otherwise.
+    pub fn decode_features(&mut self, bytes: &[u8], expected: ImageSize, out: &mut [f32]) -> Result<()> {
+        if out.len() != expected.pixels() {
+            return Err(Error::Shape {
+                expected: format!("{} features for {expected} images", expected.pixels()),
+                found: format!("{} features", out.len()),
+            });
+        }
+        let size = self.decode_grey(bytes)?;
+        if size != expected {
+            if !self.resize {
+                return Err(Error::ImageSize {
+                    width: size.width,
+                    height: size.height,
+                    expected_width: expected.width,
+                    expected_height: expected.height,
+                });
+            }
+            let img = image::GrayImage::from_raw(size.width, size.height, std::mem::take(&mut self.grey))
+                .ok_or_else(|| Error::ImageDecode { reason: "pixel buffer does not match the image size".into() })?;
+            let resized =
+                image::imageops::resize(&img, expected.width, expected.height, image::imageops::FilterType::Triangle);
+            self.grey = resized.into_raw();
+        }
+        for (o, &p) in out.iter_mut().zip(&self.grey) {
+            *o = GREY_LEVELS[usize::from(p)];
+        }
+        Ok(())
+    }
+
+    fn check_pixels(&self, width: u32, height: u32) -> Result<()> {
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(Error::ImageTooLarge { width, height, limit: self.max_pixels });
+        }
+        Ok(())
+    }
+
+    fn decode_png(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        let mut decoder = png::Decoder::new(Cursor::new(bytes));
+        decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        let mut reader = decoder.read_info().map_err(|e| decode_error(&e))?;
+        let (width, height) = (reader.info().width, reader.info().height);
+        self.check_pixels(width, height)?;
+        let size = reader
+            .output_buffer_size()
+            .ok_or_else(|| Error::ImageDecode { reason: "PNG output size overflows".into() })?;
+        self.raw.resize(size, 0);
+        let frame = reader.next_frame(&mut self.raw).map_err(|e| decode_error(&e))?;
+        let data = &self.raw[..frame.buffer_size()];
+        let pixels = width as usize * height as usize;
+        self.grey.clear();
+        match frame.color_type {
+            png::ColorType::Grayscale => self.grey.extend_from_slice(&data[..pixels]),
+            png::ColorType::GrayscaleAlpha => self.grey.extend(data.chunks_exact(2).map(|p| p[0])),
+            png::ColorType::Rgb => self.grey.extend(data.chunks_exact(3).map(|p| luma(p[0], p[1], p[2]))),
+            png::ColorType::Rgba => self.grey.extend(data.chunks_exact(4).map(|p| luma(p[0], p[1], p[2]))),
+            // EXPAND turns palettes into RGB(A); this arm is only reached on a decoder bug.
+            png::ColorType::Indexed => {
+                return Err(Error::ImageDecode { reason: "indexed PNG was not expanded".into() });
+            }
+        }
+        if self.grey.len() != pixels {
+            return Err(Error::ImageDecode { reason: "PNG pixel data is shorter than its header says".into() });
+        }
+        Ok(ImageSize::new(width, height))
+    }
+
+    fn decode_other(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        let format = image::guess_format(bytes).map_err(|_| Error::ImageDecode {
+            reason: "unknown image format (PNG and JPEG are accepted)".into(),
+        })?;
+        if format != image::ImageFormat::Jpeg {
+            return Err(Error::ImageDecode {
+                reason: format!("{format:?} images are not accepted (PNG and JPEG are)"),
+            });
+        }
+        let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(self.max_pixels.saturating_mul(4));
+        reader.limits(limits);
+        let (width, height) = reader.into_dimensions().map_err(|e| Error::ImageDecode { reason: e.to_string() })?;
+        self.check_pixels(width, height)?;
+        let img = image::load_from_memory_with_format(bytes, format)
+            .map_err(|e| Error::ImageDecode { reason: e.to_string() })?;
+        self.grey = img.into_luma8().into_raw();
+        Ok(ImageSize::new(width, height))
+    }
+}
+
+/// Decodes every image of `images` into one row of a `images.len() × expected.pixels()`
+/// matrix, in parallel when the `rayon` feature is on. On failure, returns the index of the
+/// first image (in input order) that failed, with its error, so the caller can name it.
+pub fn decode_batch<B: AsRef<[u8]> + Sync>(
+    images: &[B],
+    expected: ImageSize,
+    decoder: &FeatureDecoder,
+) -> std::result::Result<crate::Matrix, (usize, Error)> {
+    let d = expected.pixels();
+    let mut out = crate::Matrix::zeros(images.len(), d);
+    if d == 0 {
+        return Ok(out);
+    }
+    // Chunks of rows share one decoder (and its buffers) per task.
+    const CHUNK: usize = 64;
+    let work = |(c, rows): (usize, &mut [f32])| -> std::result::Result<(), (usize, Error)> {
+        let mut dec = decoder.clone();
+        for (r, row) in rows.chunks_exact_mut(d).enumerate() {
+            let i = c * CHUNK + r;
+            dec.decode_features(images[i].as_ref(), expected, row).map_err(|e| (i, e))?;
+        }
+        Ok(())
+    };
+    #[cfg(feature = "rayon")]
+    let results: Vec<_> = {
+        use rayon::prelude::*;
+        out.as_mut_slice().par_chunks_mut(CHUNK * d).enumerate().map(work).collect()
+    };
+    #[cfg(not(feature = "rayon"))]
+    let results: Vec<_> = out.as_mut_slice().chunks_mut(CHUNK * d).enumerate().map(work).collect();
+    // Results are in chunk order, so the first error is the lowest failing index.
+    results.into_iter().collect::<std::result::Result<Vec<()>, _>>()?;
+    Ok(out)
+}
+
+fn luma(r: u8, g: u8, b: u8) -> u8 {
+    // ITU-R 601-2 in fixed point, rounded: 0.299 R + 0.587 G + 0.114 B.
+    ((u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 32768) >> 16) as u8
+}
+
+fn decode_error(e: &png::DecodingError) -> Error {
+    Error::ImageDecode { reason: format!("PNG: {e}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(width: u32, height: u32, color: png::ColorType, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(color);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(data).unwrap();
+        w.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn grey_png_to_scaled_features() {
+        let bytes = png_bytes(2, 2, png::ColorType::Grayscale, &[0, 51, 255, 102]);
+        let mut out = [0.0f32; 4];
+        FeatureDecoder::new().decode_features(&bytes, ImageSize::new(2, 2), &mut out).unwrap();
+        assert_eq!(out, [0.0, 0.2, 1.0, 0.4]);
+    }
+
+    #[test]
+    fn colour_png_becomes_luma() {
+        let bytes = png_bytes(3, 1, png::ColorType::Rgb, &[255, 0, 0, 0, 255, 0, 10, 10, 10]);
+        let mut d = FeatureDecoder::new();
+        assert_eq!(d.decode_grey(&bytes).unwrap(), ImageSize::new(3, 1));
+        assert_eq!(d.grey(), &[76, 150, 10]);
+    }
+
+    #[test]
+    fn jpeg_is_accepted() {
+        let img = image::GrayImage::from_fn(8, 8, |x, _| image::Luma([if x < 4 { 0 } else { 250 }]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+        let mut d = FeatureDecoder::new();
+        assert_eq!(d.decode_grey(&bytes).unwrap(), ImageSize::new(8, 8));
+        assert!(d.grey()[0] < 30 && d.grey()[7] > 220, "{:?}", d.grey());
+    }
+
+    #[test]
+    fn other_sizes_are_refused_or_resized() {
+        let bytes = png_bytes(4, 4, png::ColorType::Grayscale, &[200; 16]);
+        let mut out = [0.0f32; 4];
+        let err = FeatureDecoder::new().decode_features(&bytes, ImageSize::new(2, 2), &mut out).unwrap_err();
+        assert!(matches!(err, Error::ImageSize { width: 4, height: 4, expected_width: 2, expected_height: 2 }));
+        FeatureDecoder::new().resize(true).decode_features(&bytes, ImageSize::new(2, 2), &mut out).unwrap();
+        for v in out {
+            approx::assert_abs_diff_eq!(v, 200.0 / 255.0, epsilon = 1e-6);
+        }
+    }
+
+    #[test]
+    fn garbage_and_bombs_are_refused() {
+        let mut d = FeatureDecoder::new();
+        assert!(matches!(d.decode_grey(b"hello, world"), Err(Error::ImageDecode { .. })));
+        let mut truncated = png_bytes(4, 4, png::ColorType::Grayscale, &[7; 16]);
+        truncated.truncate(truncated.len() - 20);
+        assert!(matches!(d.decode_grey(&truncated), Err(Error::ImageDecode { .. })));
+        let big = png_bytes(64, 64, png::ColorType::Grayscale, &[0; 64 * 64]);
+        let err = FeatureDecoder::new().max_pixels(1000).decode_grey(&big).unwrap_err();
+        assert!(matches!(err, Error::ImageTooLarge { width: 64, height: 64, limit: 1000 }));
+    }
+
+    #[test]
+    fn batch_decodes_in_order_and_names_the_failure() {
+        let imgs: Vec<Vec<u8>> =
+            (0..150u8).map(|i| png_bytes(2, 1, png::ColorType::Grayscale, &[i, 255 - i])).collect();
+        let m = decode_batch(&imgs, ImageSize::new(2, 1), &FeatureDecoder::new()).unwrap();
+        assert_eq!(m.rows(), 150);
+        assert_eq!(m.row(149), &[149.0 / 255.0, 106.0 / 255.0]);
+        let mut bad = imgs.clone();
+        bad[70] = b"junk".to_vec();
+        bad[140] = b"junk".to_vec();
+        let (i, err) = decode_batch(&bad, ImageSize::new(2, 1), &FeatureDecoder::new()).unwrap_err();
+        assert_eq!(i, 70);
+        assert!(matches!(err, Error::ImageDecode { .. }));
+    }
+
+    #[test]
+    fn image_size_parses() {
+        assert_eq!("28x28".parse::<ImageSize>().unwrap(), ImageSize::new(28, 28));
+        assert_eq!("64X32".parse::<ImageSize>().unwrap(), ImageSize::new(64, 32));
+        for bad in ["28", "0x3", "ax3", "3x", "70000x1"] {
+            assert!(bad.parse::<ImageSize>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+/// What can go wrong talking to a store. Messages name the key or URL, never credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store URL could not be used.
+    #[error("invalid store URL `{url}`: {reason}")]
+    InvalidUrl { url: String, reason: String },
+
+    /// A key that the store cannot hold.
+    #[error("invalid object key `{key}`: {reason}")]
+    InvalidKey { key: String, reason: String },
+
+    /// No object under that key.
+    #[error("no object at `{key}`")]
+    NotFound { key: String },
+
+    /// The store failed an operation.
+    #[error("cannot {op} `{key}`")]
+    Backend {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A local file could not be read.
+    #[error("cannot read `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn backend(op: &'static str, key: &str, source: object_store::Error) -> Self {
+        match source {
+            object_store::Error::NotFound { .. } => Error::NotFound { key: key.to_string() },
+            source => Error::Backend { op, key: key.to_string(), source },
+        }
+    }
+}
+
+/// Result with the store's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,267 @@
+//! Object storage for mltrain, over the `object_store` crate.
+//!
+//! A [`Store`] is built from a URL ([`Store::from_url`]): `file:///abs/dir` (a local
+//! directory), `memory://` (in-process, for tests) or `s3://BUCKET` (any S3-compatible
+//! server). Keys are `/`-separated strings such as `ml-training/mnist-images-2k/3/00042.png`.
+//! The store adds what the workflow needs on top of `object_store`: errors that name the key,
+//! sorted listings, prefix deletion and concurrent directory upload.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use mltrain_store::Store;
+//!
+//! let store = Store::from_url("memory://").unwrap();
+//! store.put("data/a/1.png", b"png bytes".to_vec().into()).await.unwrap();
+//! let listed = store.list("data").await.unwrap();
+//! assert_eq!(listed[0].key, "data/a/1.png");
+//! assert_eq!(&store.get("data/a/1.png").await.unwrap()[..], b"png bytes");
+//! # });
+//! ```
+
+mod error;
+mod s3;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as ObjectPath;
+
+pub use error::{Error, Result};
+pub use s3::S3Settings;
+
+/// How many requests directory upload and bulk reads keep in flight by default.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A handle on an object store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+impl Store {
+    /// Builds a store from a URL: `file:///abs/dir`, `memory://` or `s3://BUCKET`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
+        let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
+        let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
+            "memory" => Arc::new(InMemory::new()),
+            "file" => {
+                let path = parsed.to_file_path().map_err(|()| invalid("not an absolute local path"))?;
+                std::fs::create_dir_all(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                // Writes go to a temporary file renamed into place: a crash never leaves a
+                // half-written object under its real key.
+                Arc::new(LocalFileSystem::new_with_prefix(&path).map_err(|e| invalid(&e.to_string()))?)
+            }
+            "s3" => {
+                let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| invalid("no bucket name"))?;
+                if !matches!(parsed.path(), "" | "/") {
+                    return Err(invalid("a path after the bucket is not supported; use key prefixes instead"));
+                }
+                S3Settings::from_env(bucket).build().map_err(|e| invalid(&e.to_string()))?
+            }
+            other => return Err(invalid(&format!("unknown scheme `{other}` (use file://, memory:// or s3://)"))),
+        };
+        Ok(Self { inner, url: url.to_string() })
+    }
+
+    /// Wraps any `object_store` implementation (used by tests to inject faults).
+    pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
+        Self { inner, url: url.into() }
+    }
+
+    /// The URL the store was built from (it never holds credentials).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    /// Writes `bytes` under `key`, replacing any object there.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
+        let path = object_path(key)?;
+        self.inner.put(&path, bytes.into()).await.map_err(|e| Error::backend("write", key, e))?;
+        Ok(())
+    }
+
+    /// Reads the object under `key`; [`Error::NotFound`] if there is none.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let path = object_path(key)?;
+        let result = self.inner.get(&path).await.map_err(|e| Error::backend("read", key, e))?;
+        result.bytes().await.map_err(|e| Error::backend("read", key, e))
+    }
+
+    /// Reads many objects, `concurrency` at a time, returning them in the order of `keys`.
+    pub async fn get_many(&self, keys: &[String], concurrency: usize) -> Result<Vec<Bytes>> {
+        futures::stream::iter(keys.iter().map(|k| self.get(k))).buffered(concurrency.max(1)).try_collect().await
+    }
+
+    /// Whether an object exists under `key`.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.inner.head(&object_path(key)?).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::backend("stat", key, e)),
+        }
+    }
+
+    /// Every object whose key is below `prefix` (as a folder: `a/b` lists `a/b/...`, not
+    /// `a/bc`), sorted by key.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let prefix_path = prefix_path(prefix)?;
+        let mut out: Vec<ObjectInfo> = self
+            .inner
+            .list(prefix_path.as_ref())
+            .map_ok(|meta| ObjectInfo { key: meta.location.to_string(), size: meta.size })
+            .try_collect()
+            .await
+            .map_err(|e| Error::backend("list", prefix, e))?;
+        out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Deletes every object below `prefix`; returns how many were deleted.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let prefix_path = prefix_path(prefix)?;
+        let locations = self.inner.list(prefix_path.as_ref()).map_ok(|meta| meta.location).boxed();
+        self.inner
+            .delete_stream(locations)
+            .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+            .await
+            .map_err(|e| Error::backend("delete", prefix, e))
+    }
+
+    /// Uploads every file below `dir` to `prefix/<relative path>`, `concurrency` at a time.
+    /// Calls `progress(files_done, files_total)` as files complete; returns the file count.
+    pub async fn upload_dir(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        concurrency: usize,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<usize> {
+        let files = files_below(dir)?;
+        let total = files.len();
+        let prefix = prefix.trim_matches('/');
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        futures::stream::iter(files.into_iter().map(|(path, rel)| {
+            let key = if prefix.is_empty() { rel } else { format!("{prefix}/{rel}") };
+            let done = &done;
+            async move {
+                let bytes = tokio::fs::read(&path).await.map_err(|source| Error::Io { path: path.clone(), source })?;
+                self.put(&key, bytes.into()).await?;
+                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+                Ok::<_, Error>(())
+            }
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .try_collect::<()>()
+        .await?;
+        Ok(total)
+    }
+}
+
+/// Files below `dir`, with their `/`-separated paths relative to it, sorted.
+fn files_below(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(|e| Error::Io {
+            path: e.path().unwrap_or(dir).to_path_buf(),
+            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+        let rel: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        files.push((entry.path().to_path_buf(), rel.join("/")));
+    }
+    Ok(files)
+}
+
+fn object_path(key: &str) -> Result<ObjectPath> {
+    if key.is_empty() || key.ends_with('/') {
+        return Err(Error::InvalidKey { key: key.to_string(), reason: "empty key or key ending in `/`".into() });
+    }
+    ObjectPath::parse(key).map_err(|e| Error::InvalidKey { key: key.to_string(), reason: e.to_string() })
+}
+
+fn prefix_path(prefix: &str) -> Result<Option<ObjectPath>> {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    ObjectPath::parse(trimmed)
+        .map(Some)
+        .map_err(|e| Error::InvalidKey { key: prefix.to_string(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_store_basics() {
+        let store = Store::from_url("memory://").unwrap();
+        store.put("p/b/2", Bytes::from_static(b"2")).await.unwrap();
+        store.put("p/a/1", Bytes::from_static(b"1")).await.unwrap();
+        store.put("pq/x", Bytes::from_static(b"x")).await.unwrap();
+        let keys: Vec<_> = store.list("p/").await.unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["p/a/1", "p/b/2"]);
+        assert!(store.exists("p/a/1").await.unwrap());
+        assert!(matches!(store.get("p/zz").await, Err(Error::NotFound { .. })));
+        assert_eq!(store.delete_prefix("p").await.unwrap(), 2);
+        assert_eq!(store.list("").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn upload_dir_to_a_local_store() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(src.path().join("3")).unwrap();
+        std::fs::write(src.path().join("3/a.png"), b"a").unwrap();
+        std::fs::write(src.path().join("top.txt"), b"t").unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let url = url::Url::from_directory_path(dst.path()).unwrap();
+        let store = Store::from_url(url.as_str()).unwrap();
+        let n = store.upload_dir(src.path(), "/data/", 4, &|_, _| {}).await.unwrap();
+        assert_eq!(n, 2);
+        let keys: Vec<_> = store.list("data").await.unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(keys, ["data/3/a.png", "data/top.txt"]);
+        assert_eq!(std::fs::read(dst.path().join("data/3/a.png")).unwrap(), b"a");
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        for url in ["nope", "ftp://x", "s3://", "s3://bucket/path", "file://relative"] {
+            let err = Store::from_url(url).unwrap_err();
+            assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        assert!(object_path("a/../b").is_err());
+        assert!(object_path("").is_err());
+        assert!(object_path("a//b").is_err());
+    }
+}
