@@ -15,7 +15,9 @@ const FEATURES: usize = 10;
 /// noise, so classes overlap and depth-10 trees grow close to full, as on real digits.
 fn synthetic(rows: usize, seed: u64) -> (Matrix, Vec<u32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let means: Vec<f32> = (0..CLASSES * FEATURES).map(|_| rng.random_range(-2.0..2.0)).collect();
+    let means: Vec<f32> = (0..CLASSES * FEATURES)
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
     let mut data = Vec::with_capacity(rows * FEATURES);
     let mut labels = Vec::with_capacity(rows);
     for _ in 0..rows {
@@ -27,13 +29,19 @@ fn synthetic(rows: usize, seed: u64) -> (Matrix, Vec<u32>) {
         }
         labels.push(class as u32);
     }
-    (Matrix::from_vec(rows, FEATURES, data).expect("rows × features values"), labels)
+    (
+        Matrix::from_vec(rows, FEATURES, data).expect("rows × features values"),
+        labels,
+    )
 }
 
 fn forest(c: &mut Criterion) {
     let (x, y) = synthetic(8000, 1);
     let params = ForestParams::new().n_trees(100).max_depth(10).seed(0);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("thread pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("thread pool");
 
     c.bench_function("fit 100 trees 8000x10 1 thread", |b| {
         b.iter(|| pool.install(|| params.fit(&x, &y, CLASSES).expect("fit")))

@@ -32,7 +32,9 @@ impl Ensemble {
         let n_classes = members
             .first()
             .map(|m| m.forest.n_classes())
-            .ok_or_else(|| Error::NotEnoughData { reason: "an ensemble needs at least one forest".into() })?;
+            .ok_or_else(|| Error::NotEnoughData {
+                reason: "an ensemble needs at least one forest".into(),
+            })?;
         let n_features = bases.first().map(Pca::n_features);
         for (i, m) in members.iter().enumerate() {
             let basis = bases.get(m.basis).ok_or_else(|| Error::Shape {
@@ -51,9 +53,16 @@ impl Ensemble {
             }
         }
         if bases.iter().any(|b| Some(b.n_features()) != n_features) {
-            return Err(Error::Shape { expected: "bases over one image size".into(), found: "mixed sizes".into() });
+            return Err(Error::Shape {
+                expected: "bases over one image size".into(),
+                found: "mixed sizes".into(),
+            });
         }
-        Ok(Self { bases, members, n_classes })
+        Ok(Self {
+            bases,
+            members,
+            n_classes,
+        })
     }
 
     pub fn n_classes(&self) -> usize {
@@ -75,7 +84,11 @@ impl Ensemble {
 
     /// Mean of the members' class probabilities, `rows × n_classes`.
     pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix> {
-        let projected: Vec<Matrix> = self.bases.iter().map(|b| b.transform(x)).collect::<Result<_>>()?;
+        let projected: Vec<Matrix> = self
+            .bases
+            .iter()
+            .map(|b| b.transform(x))
+            .collect::<Result<_>>()?;
         let mut sum = Matrix::zeros(x.rows(), self.n_classes);
         for m in &self.members {
             let p = m.forest.predict_proba(&projected[m.basis])?;
@@ -118,18 +131,31 @@ mod tests {
                 vec![c * 4.0 + jitter, -c * 3.0 + jitter * 0.5, jitter, 1.0]
             })
             .collect();
-        (Matrix::from_rows(&rows).unwrap(), (0..n).map(|i| (i % 3) as u32).collect())
+        (
+            Matrix::from_rows(&rows).unwrap(),
+            (0..n).map(|i| (i % 3) as u32).collect(),
+        )
     }
 
     #[test]
     fn soft_vote_over_two_bases() {
         let (x, y) = blobs(300, 0.0);
-        let bases = vec![PcaParams::new(2).fit(&x).unwrap(), PcaParams::new(3).fit(&x).unwrap()];
+        let bases = vec![
+            PcaParams::new(2).fit(&x).unwrap(),
+            PcaParams::new(3).fit(&x).unwrap(),
+        ];
         let members: Vec<Member> = (0..4)
             .map(|i| {
                 let basis = i % 2;
                 let z = bases[basis].transform(&x).unwrap();
-                Member { basis, forest: ForestParams::new().n_trees(5).seed(i as u64).fit(&z, &y, 3).unwrap() }
+                Member {
+                    basis,
+                    forest: ForestParams::new()
+                        .n_trees(5)
+                        .seed(i as u64)
+                        .fit(&z, &y, 3)
+                        .unwrap(),
+                }
             })
             .collect();
         let e = Ensemble::new(bases, members).unwrap();
@@ -145,7 +171,16 @@ mod tests {
         let (x, y) = blobs(60, 0.0);
         let basis = PcaParams::new(2).fit(&x).unwrap();
         let forest = ForestParams::new().n_trees(2).fit(&x, &y, 3).unwrap(); // trained on 4 raw features
-        assert!(Ensemble::new(vec![basis.clone()], vec![Member { basis: 0, forest: forest.clone() }]).is_err());
+        assert!(
+            Ensemble::new(
+                vec![basis.clone()],
+                vec![Member {
+                    basis: 0,
+                    forest: forest.clone()
+                }]
+            )
+            .is_err()
+        );
         assert!(Ensemble::new(vec![basis], vec![Member { basis: 1, forest }]).is_err());
         assert!(Ensemble::new(vec![], vec![]).is_err());
     }

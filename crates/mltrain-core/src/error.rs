@@ -29,8 +29,15 @@ pub enum Error {
     ImageTooLarge { width: u32, height: u32, limit: u64 },
 
     /// An image does not have the size the data set has.
-    #[error("image is {width}x{height}, but the data set's images are {expected_width}x{expected_height} (pass --resize WxH to resize them all)")]
-    ImageSize { width: u32, height: u32, expected_width: u32, expected_height: u32 },
+    #[error(
+        "image is {width}x{height}, but the data set's images are {expected_width}x{expected_height} (pass --resize WxH to resize them all)"
+    )]
+    ImageSize {
+        width: u32,
+        height: u32,
+        expected_width: u32,
+        expected_height: u32,
+    },
 
     /// An encoded object (model, intermediate) is truncated, corrupted or of another kind or version.
     #[error("invalid {kind} object: {reason}")]

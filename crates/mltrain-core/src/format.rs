@@ -67,8 +67,10 @@ impl Kind {
 
 /// Encodes `value` as an object of `kind`.
 pub fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>> {
-    let payload = postcard::to_allocvec(value)
-        .map_err(|e| Error::Format { kind: kind.name(), reason: format!("cannot encode: {e}") })?;
+    let payload = postcard::to_allocvec(value).map_err(|e| Error::Format {
+        kind: kind.name(),
+        reason: format!("cannot encode: {e}"),
+    })?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(kind.tag());
@@ -82,22 +84,35 @@ pub fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>> {
 
 /// Decodes an object of `kind`, checking magic, kind, version, length and checksum first.
 pub fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T> {
-    let fail = |reason: String| Error::Format { kind: kind.name(), reason };
+    let fail = |reason: String| Error::Format {
+        kind: kind.name(),
+        reason,
+    };
     if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
-        return Err(fail("not an mltrain object (bad magic or too short)".into()));
+        return Err(fail(
+            "not an mltrain object (bad magic or too short)".into(),
+        ));
     }
     let tag = &bytes[4..8];
     if tag != kind.tag() {
-        return Err(fail(format!("holds a `{}` object", String::from_utf8_lossy(tag))));
+        return Err(fail(format!(
+            "holds a `{}` object",
+            String::from_utf8_lossy(tag)
+        )));
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if version != FORMAT_VERSION {
-        return Err(fail(format!("format version {version}, this build reads version {FORMAT_VERSION}")));
+        return Err(fail(format!(
+            "format version {version}, this build reads version {FORMAT_VERSION}"
+        )));
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().unwrap_or_default());
     let payload = &bytes[HEADER_LEN..];
     if payload.len() as u64 != len {
-        return Err(fail(format!("truncated or padded: header says {len} payload bytes, found {}", payload.len())));
+        return Err(fail(format!(
+            "truncated or padded: header says {len} payload bytes, found {}",
+            payload.len()
+        )));
     }
     let crc = u32::from_le_bytes(bytes[20..24].try_into().unwrap_or_default());
     if crc32fast::hash(payload) != crc {
@@ -135,7 +150,12 @@ mod tests {
         future[8] = 9;
         check(&future, "format version 9");
         check(b"{\"json\": true, \"padding\": 1234}", "bad magic");
-        let err = decode::<Vec<u32>>(Kind::Model, &bytes).unwrap_err().to_string();
-        assert!(err.contains("invalid model object") && err.contains("FRST"), "{err}");
+        let err = decode::<Vec<u32>>(Kind::Model, &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid model object") && err.contains("FRST"),
+            "{err}"
+        );
     }
 }

@@ -54,11 +54,20 @@ impl std::str::FromStr for ImageSize {
 
     /// Parses `WxH`, e.g. `28x28`.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("`{s}` is not of the form WxH (e.g. 28x28)"))?;
-        let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|&v| (1..=65535).contains(&v));
+        let (w, h) = s
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("`{s}` is not of the form WxH (e.g. 28x28)"))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&v| (1..=65535).contains(&v))
+        };
         match (parse(w), parse(h)) {
             (Some(width), Some(height)) => Ok(Self { width, height }),
-            _ => Err(format!("`{s}` is not of the form WxH with sizes from 1 to 65535")),
+            _ => Err(format!(
+                "`{s}` is not of the form WxH with sizes from 1 to 65535"
+            )),
         }
     }
 }
@@ -80,7 +89,12 @@ impl Default for FeatureDecoder {
 
 impl FeatureDecoder {
     pub fn new() -> Self {
-        Self { max_pixels: DEFAULT_MAX_PIXELS, resize: false, raw: Vec::new(), grey: Vec::new() }
+        Self {
+            max_pixels: DEFAULT_MAX_PIXELS,
+            resize: false,
+            raw: Vec::new(),
+            grey: Vec::new(),
+        }
     }
 
     /// Refuses images with more pixels than this before decoding their pixel data.
@@ -123,7 +137,12 @@ impl FeatureDecoder {
     /// Decodes `bytes` into `out` (length `expected.pixels()`), as grey levels in `0..=1`.
     /// An image of another size is resized if the decoder was built with `resize(true)`,
     /// and refused with [`Error::ImageSize`] otherwise.
-    pub fn decode_features(&mut self, bytes: &[u8], expected: ImageSize, out: &mut [f32]) -> Result<()> {
+    pub fn decode_features(
+        &mut self,
+        bytes: &[u8],
+        expected: ImageSize,
+        out: &mut [f32],
+    ) -> Result<()> {
         if out.len() != expected.pixels() {
             return Err(Error::Shape {
                 expected: format!("{} features for {expected} images", expected.pixels()),
@@ -140,10 +159,17 @@ impl FeatureDecoder {
                     expected_height: expected.height,
                 });
             }
-            let img = image::GrayImage::from_raw(size.width, size.height, std::mem::take(&mut self.grey))
-                .ok_or_else(|| Error::ImageDecode { reason: "pixel buffer does not match the image size".into() })?;
-            let resized =
-                image::imageops::resize(&img, expected.width, expected.height, image::imageops::FilterType::Triangle);
+            let img =
+                image::GrayImage::from_raw(size.width, size.height, std::mem::take(&mut self.grey))
+                    .ok_or_else(|| Error::ImageDecode {
+                        reason: "pixel buffer does not match the image size".into(),
+                    })?;
+            let resized = image::imageops::resize(
+                &img,
+                expected.width,
+                expected.height,
+                image::imageops::FilterType::Triangle,
+            );
             self.grey = resized.into_raw();
         }
         for (o, &p) in out.iter_mut().zip(&self.grey) {
@@ -154,7 +180,11 @@ impl FeatureDecoder {
 
     fn check_pixels(&self, width: u32, height: u32) -> Result<()> {
         if u64::from(width) * u64::from(height) > self.max_pixels {
-            return Err(Error::ImageTooLarge { width, height, limit: self.max_pixels });
+            return Err(Error::ImageTooLarge {
+                width,
+                height,
+                limit: self.max_pixels,
+            });
         }
         Ok(())
     }
@@ -167,24 +197,36 @@ impl FeatureDecoder {
         self.check_pixels(width, height)?;
         let size = reader
             .output_buffer_size()
-            .ok_or_else(|| Error::ImageDecode { reason: "PNG output size overflows".into() })?;
+            .ok_or_else(|| Error::ImageDecode {
+                reason: "PNG output size overflows".into(),
+            })?;
         self.raw.resize(size, 0);
-        let frame = reader.next_frame(&mut self.raw).map_err(|e| decode_error(&e))?;
+        let frame = reader
+            .next_frame(&mut self.raw)
+            .map_err(|e| decode_error(&e))?;
         let data = &self.raw[..frame.buffer_size()];
         let pixels = width as usize * height as usize;
         self.grey.clear();
         match frame.color_type {
             png::ColorType::Grayscale => self.grey.extend_from_slice(&data[..pixels]),
             png::ColorType::GrayscaleAlpha => self.grey.extend(data.chunks_exact(2).map(|p| p[0])),
-            png::ColorType::Rgb => self.grey.extend(data.chunks_exact(3).map(|p| luma(p[0], p[1], p[2]))),
-            png::ColorType::Rgba => self.grey.extend(data.chunks_exact(4).map(|p| luma(p[0], p[1], p[2]))),
+            png::ColorType::Rgb => self
+                .grey
+                .extend(data.chunks_exact(3).map(|p| luma(p[0], p[1], p[2]))),
+            png::ColorType::Rgba => self
+                .grey
+                .extend(data.chunks_exact(4).map(|p| luma(p[0], p[1], p[2]))),
             // EXPAND turns palettes into RGB(A); this arm is only reached on a decoder bug.
             png::ColorType::Indexed => {
-                return Err(Error::ImageDecode { reason: "indexed PNG was not expanded".into() });
+                return Err(Error::ImageDecode {
+                    reason: "indexed PNG was not expanded".into(),
+                });
             }
         }
         if self.grey.len() != pixels {
-            return Err(Error::ImageDecode { reason: "PNG pixel data is shorter than its header says".into() });
+            return Err(Error::ImageDecode {
+                reason: "PNG pixel data is shorter than its header says".into(),
+            });
         }
         Ok(ImageSize::new(width, height))
     }
@@ -202,10 +244,14 @@ impl FeatureDecoder {
         let mut limits = image::Limits::default();
         limits.max_alloc = Some(self.max_pixels.saturating_mul(4));
         reader.limits(limits);
-        let (width, height) = reader.into_dimensions().map_err(|e| Error::ImageDecode { reason: e.to_string() })?;
+        let (width, height) = reader.into_dimensions().map_err(|e| Error::ImageDecode {
+            reason: e.to_string(),
+        })?;
         self.check_pixels(width, height)?;
-        let img = image::load_from_memory_with_format(bytes, format)
-            .map_err(|e| Error::ImageDecode { reason: e.to_string() })?;
+        let img =
+            image::load_from_memory_with_format(bytes, format).map_err(|e| Error::ImageDecode {
+                reason: e.to_string(),
+            })?;
         self.grey = img.into_luma8().into_raw();
         Ok(ImageSize::new(width, height))
     }
@@ -230,19 +276,31 @@ pub fn decode_batch<B: AsRef<[u8]> + Sync>(
         let mut dec = decoder.clone();
         for (r, row) in rows.chunks_exact_mut(d).enumerate() {
             let i = c * CHUNK + r;
-            dec.decode_features(images[i].as_ref(), expected, row).map_err(|e| (i, e))?;
+            dec.decode_features(images[i].as_ref(), expected, row)
+                .map_err(|e| (i, e))?;
         }
         Ok(())
     };
     #[cfg(feature = "rayon")]
     let results: Vec<_> = {
         use rayon::prelude::*;
-        out.as_mut_slice().par_chunks_mut(CHUNK * d).enumerate().map(work).collect()
+        out.as_mut_slice()
+            .par_chunks_mut(CHUNK * d)
+            .enumerate()
+            .map(work)
+            .collect()
     };
     #[cfg(not(feature = "rayon"))]
-    let results: Vec<_> = out.as_mut_slice().chunks_mut(CHUNK * d).enumerate().map(work).collect();
+    let results: Vec<_> = out
+        .as_mut_slice()
+        .chunks_mut(CHUNK * d)
+        .enumerate()
+        .map(work)
+        .collect();
     // Results are in chunk order, so the first error is the lowest failing index.
-    results.into_iter().collect::<std::result::Result<Vec<()>, _>>()?;
+    results
+        .into_iter()
+        .collect::<std::result::Result<Vec<()>, _>>()?;
     Ok(out)
 }
 
@@ -252,7 +310,9 @@ fn luma(r: u8, g: u8, b: u8) -> u8 {
 }
 
 fn decode_error(e: &png::DecodingError) -> Error {
-    Error::ImageDecode { reason: format!("PNG: {e}") }
+    Error::ImageDecode {
+        reason: format!("PNG: {e}"),
+    }
 }
 
 #[cfg(test)]
@@ -274,13 +334,20 @@ mod tests {
     fn grey_png_to_scaled_features() {
         let bytes = png_bytes(2, 2, png::ColorType::Grayscale, &[0, 51, 255, 102]);
         let mut out = [0.0f32; 4];
-        FeatureDecoder::new().decode_features(&bytes, ImageSize::new(2, 2), &mut out).unwrap();
+        FeatureDecoder::new()
+            .decode_features(&bytes, ImageSize::new(2, 2), &mut out)
+            .unwrap();
         assert_eq!(out, [0.0, 0.2, 1.0, 0.4]);
     }
 
     #[test]
     fn colour_png_becomes_luma() {
-        let bytes = png_bytes(3, 1, png::ColorType::Rgb, &[255, 0, 0, 0, 255, 0, 10, 10, 10]);
+        let bytes = png_bytes(
+            3,
+            1,
+            png::ColorType::Rgb,
+            &[255, 0, 0, 0, 255, 0, 10, 10, 10],
+        );
         let mut d = FeatureDecoder::new();
         assert_eq!(d.decode_grey(&bytes).unwrap(), ImageSize::new(3, 1));
         assert_eq!(d.grey(), &[76, 150, 10]);
@@ -288,9 +355,11 @@ mod tests {
 
     #[test]
     fn jpeg_is_accepted() {
-        let img = image::GrayImage::from_fn(8, 8, |x, _| image::Luma([if x < 4 { 0 } else { 250 }]));
+        let img =
+            image::GrayImage::from_fn(8, 8, |x, _| image::Luma([if x < 4 { 0 } else { 250 }]));
         let mut bytes = Vec::new();
-        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg).unwrap();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .unwrap();
         let mut d = FeatureDecoder::new();
         assert_eq!(d.decode_grey(&bytes).unwrap(), ImageSize::new(8, 8));
         assert!(d.grey()[0] < 30 && d.grey()[7] > 220, "{:?}", d.grey());
@@ -300,9 +369,22 @@ mod tests {
     fn other_sizes_are_refused_or_resized() {
         let bytes = png_bytes(4, 4, png::ColorType::Grayscale, &[200; 16]);
         let mut out = [0.0f32; 4];
-        let err = FeatureDecoder::new().decode_features(&bytes, ImageSize::new(2, 2), &mut out).unwrap_err();
-        assert!(matches!(err, Error::ImageSize { width: 4, height: 4, expected_width: 2, expected_height: 2 }));
-        FeatureDecoder::new().resize(true).decode_features(&bytes, ImageSize::new(2, 2), &mut out).unwrap();
+        let err = FeatureDecoder::new()
+            .decode_features(&bytes, ImageSize::new(2, 2), &mut out)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::ImageSize {
+                width: 4,
+                height: 4,
+                expected_width: 2,
+                expected_height: 2
+            }
+        ));
+        FeatureDecoder::new()
+            .resize(true)
+            .decode_features(&bytes, ImageSize::new(2, 2), &mut out)
+            .unwrap();
         for v in out {
             approx::assert_abs_diff_eq!(v, 200.0 / 255.0, epsilon = 1e-6);
         }
@@ -311,34 +393,58 @@ mod tests {
     #[test]
     fn garbage_and_bombs_are_refused() {
         let mut d = FeatureDecoder::new();
-        assert!(matches!(d.decode_grey(b"hello, world"), Err(Error::ImageDecode { .. })));
+        assert!(matches!(
+            d.decode_grey(b"hello, world"),
+            Err(Error::ImageDecode { .. })
+        ));
         let mut truncated = png_bytes(4, 4, png::ColorType::Grayscale, &[7; 16]);
         truncated.truncate(truncated.len() - 20);
-        assert!(matches!(d.decode_grey(&truncated), Err(Error::ImageDecode { .. })));
+        assert!(matches!(
+            d.decode_grey(&truncated),
+            Err(Error::ImageDecode { .. })
+        ));
         let big = png_bytes(64, 64, png::ColorType::Grayscale, &[0; 64 * 64]);
-        let err = FeatureDecoder::new().max_pixels(1000).decode_grey(&big).unwrap_err();
-        assert!(matches!(err, Error::ImageTooLarge { width: 64, height: 64, limit: 1000 }));
+        let err = FeatureDecoder::new()
+            .max_pixels(1000)
+            .decode_grey(&big)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::ImageTooLarge {
+                width: 64,
+                height: 64,
+                limit: 1000
+            }
+        ));
     }
 
     #[test]
     fn batch_decodes_in_order_and_names_the_failure() {
-        let imgs: Vec<Vec<u8>> =
-            (0..150u8).map(|i| png_bytes(2, 1, png::ColorType::Grayscale, &[i, 255 - i])).collect();
+        let imgs: Vec<Vec<u8>> = (0..150u8)
+            .map(|i| png_bytes(2, 1, png::ColorType::Grayscale, &[i, 255 - i]))
+            .collect();
         let m = decode_batch(&imgs, ImageSize::new(2, 1), &FeatureDecoder::new()).unwrap();
         assert_eq!(m.rows(), 150);
         assert_eq!(m.row(149), &[149.0 / 255.0, 106.0 / 255.0]);
         let mut bad = imgs.clone();
         bad[70] = b"junk".to_vec();
         bad[140] = b"junk".to_vec();
-        let (i, err) = decode_batch(&bad, ImageSize::new(2, 1), &FeatureDecoder::new()).unwrap_err();
+        let (i, err) =
+            decode_batch(&bad, ImageSize::new(2, 1), &FeatureDecoder::new()).unwrap_err();
         assert_eq!(i, 70);
         assert!(matches!(err, Error::ImageDecode { .. }));
     }
 
     #[test]
     fn image_size_parses() {
-        assert_eq!("28x28".parse::<ImageSize>().unwrap(), ImageSize::new(28, 28));
-        assert_eq!("64X32".parse::<ImageSize>().unwrap(), ImageSize::new(64, 32));
+        assert_eq!(
+            "28x28".parse::<ImageSize>().unwrap(),
+            ImageSize::new(28, 28)
+        );
+        assert_eq!(
+            "64X32".parse::<ImageSize>().unwrap(),
+            ImageSize::new(64, 32)
+        );
         for bad in ["28", "0x3", "ax3", "3x", "70000x1"] {
             assert!(bad.parse::<ImageSize>().is_err(), "{bad}");
         }

@@ -35,7 +35,9 @@ pub fn evaluate(truth: &[u32], predicted: &[u32], n_classes: usize) -> Result<Ev
         });
     }
     if truth.is_empty() {
-        return Err(Error::NotEnoughData { reason: "no samples to evaluate".into() });
+        return Err(Error::NotEnoughData {
+            reason: "no samples to evaluate".into(),
+        });
     }
     let mut confusion = vec![vec![0u64; n_classes]; n_classes];
     for (&t, &p) in truth.iter().zip(predicted) {
@@ -47,15 +49,29 @@ pub fn evaluate(truth: &[u32], predicted: &[u32], n_classes: usize) -> Result<Ev
         confusion[t as usize][p as usize] += 1;
     }
     let correct: u64 = (0..n_classes).map(|c| confusion[c][c]).sum();
-    let ratio = |num: u64, den: u64| if den == 0 { 0.0 } else { num as f64 / den as f64 };
+    let ratio = |num: u64, den: u64| {
+        if den == 0 {
+            0.0
+        } else {
+            num as f64 / den as f64
+        }
+    };
     let per_class = (0..n_classes)
         .map(|c| {
             let support: u64 = confusion[c].iter().sum();
             let predicted_as: u64 = confusion.iter().map(|row| row[c]).sum();
-            ClassScores { precision: ratio(confusion[c][c], predicted_as), recall: ratio(confusion[c][c], support), support }
+            ClassScores {
+                precision: ratio(confusion[c][c], predicted_as),
+                recall: ratio(confusion[c][c], support),
+                support,
+            }
         })
         .collect();
-    Ok(Evaluation { accuracy: ratio(correct, truth.len() as u64), confusion, per_class })
+    Ok(Evaluation {
+        accuracy: ratio(correct, truth.len() as u64),
+        confusion,
+        per_class,
+    })
 }
 
 /// Index of the largest value; ties go to the lowest index.
@@ -79,17 +95,44 @@ mod tests {
         // predicted: 0 1 1 1 0
         let e = evaluate(&[0, 0, 1, 1, 2], &[0, 1, 1, 1, 0], 3).unwrap();
         assert_eq!(e.accuracy, 3.0 / 5.0);
-        assert_eq!(e.confusion, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]);
-        assert_eq!(e.per_class[0], ClassScores { precision: 0.5, recall: 0.5, support: 2 });
-        assert_eq!(e.per_class[1], ClassScores { precision: 2.0 / 3.0, recall: 1.0, support: 2 });
-        assert_eq!(e.per_class[2], ClassScores { precision: 0.0, recall: 0.0, support: 1 });
+        assert_eq!(
+            e.confusion,
+            vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]
+        );
+        assert_eq!(
+            e.per_class[0],
+            ClassScores {
+                precision: 0.5,
+                recall: 0.5,
+                support: 2
+            }
+        );
+        assert_eq!(
+            e.per_class[1],
+            ClassScores {
+                precision: 2.0 / 3.0,
+                recall: 1.0,
+                support: 2
+            }
+        );
+        assert_eq!(
+            e.per_class[2],
+            ClassScores {
+                precision: 0.0,
+                recall: 0.0,
+                support: 1
+            }
+        );
     }
 
     #[test]
     fn rejects_bad_input() {
         assert!(evaluate(&[0], &[0, 1], 2).is_err());
         assert!(evaluate(&[], &[], 2).is_err());
-        assert!(matches!(evaluate(&[0], &[2], 2), Err(Error::LabelOutOfRange { label: 2, .. })));
+        assert!(matches!(
+            evaluate(&[0], &[2], 2),
+            Err(Error::LabelOutOfRange { label: 2, .. })
+        ));
     }
 
     #[test]

@@ -48,11 +48,17 @@ impl PcaParams {
         if self.components > d {
             return Err(Error::InvalidParameter {
                 name: "components",
-                reason: format!("{} components asked, but the data has only {d} features", self.components),
+                reason: format!(
+                    "{} components asked, but the data has only {d} features",
+                    self.components
+                ),
             });
         }
         if x.as_slice().iter().any(|v| !v.is_finite()) {
-            return Err(Error::InvalidParameter { name: "x", reason: "contains NaN or infinite values".into() });
+            return Err(Error::InvalidParameter {
+                name: "x",
+                reason: "contains NaN or infinite values".into(),
+            });
         }
 
         // Mean in f64: a sum of thousands of f32 pixels loses digits otherwise.
@@ -68,9 +74,11 @@ impl PcaParams {
         let centred = Mat::<f64>::from_fn(n, d, |i, j| f64::from(x.get(i, j)) - mean[j]);
         let cov = centred.transpose() * &centred * (1.0 / (n - 1) as f64);
 
-        let eigen = cov.self_adjoint_eigen(Side::Lower).map_err(|e| Error::NotEnoughData {
-            reason: format!("the covariance eigendecomposition did not converge: {e:?}"),
-        })?;
+        let eigen = cov
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| Error::NotEnoughData {
+                reason: format!("the covariance eigendecomposition did not converge: {e:?}"),
+            })?;
         // Eigenvalues come in nondecreasing order: the top k are the last k columns.
         let (u, s) = (eigen.U(), eigen.S());
         let k = self.components;
@@ -154,8 +162,11 @@ impl Pca {
         let xs = MatRef::from_row_major_slice(x.as_slice(), x.rows(), d);
         let cs = MatRef::from_row_major_slice(self.components.as_slice(), k, d);
         let projected = xs * cs.transpose();
-        let offset: Vec<f32> =
-            self.components.iter_rows().map(|c| c.iter().zip(&self.mean).map(|(a, b)| a * b).sum()).collect();
+        let offset: Vec<f32> = self
+            .components
+            .iter_rows()
+            .map(|c| c.iter().zip(&self.mean).map(|(a, b)| a * b).sum())
+            .collect();
         let mut out = Matrix::zeros(x.rows(), k);
         for i in 0..x.rows() {
             for (j, o) in out.row_mut(i).iter_mut().enumerate() {
@@ -206,7 +217,13 @@ mod tests {
             assert!((got - want).abs() / want < 0.02, "variance {got} vs {want}");
         }
         for (a, axis) in axes.iter().enumerate() {
-            let dot: f32 = pca.components().row(a).iter().zip(axis).map(|(p, q)| p * q).sum();
+            let dot: f32 = pca
+                .components()
+                .row(a)
+                .iter()
+                .zip(axis)
+                .map(|(p, q)| p * q)
+                .sum();
             assert_abs_diff_eq!(dot.abs(), 1.0, epsilon = 1e-3);
         }
         assert_abs_diff_eq!(pca.explained_variance_ratio(), 1.0, epsilon = 1e-5);
@@ -219,8 +236,16 @@ mod tests {
         let (a, b) = (3.0f32, 1.0f32);
         let x = Matrix::from_rows(&[[a, 0.0], [-a, 0.0], [0.0, b], [0.0, -b]]).unwrap();
         let pca = PcaParams::new(2).fit(&x).unwrap();
-        assert_abs_diff_eq!(pca.explained_variance()[0], 2.0 * a * a / 3.0, epsilon = 1e-5);
-        assert_abs_diff_eq!(pca.explained_variance()[1], 2.0 * b * b / 3.0, epsilon = 1e-5);
+        assert_abs_diff_eq!(
+            pca.explained_variance()[0],
+            2.0 * a * a / 3.0,
+            epsilon = 1e-5
+        );
+        assert_abs_diff_eq!(
+            pca.explained_variance()[1],
+            2.0 * b * b / 3.0,
+            epsilon = 1e-5
+        );
         // Sign convention: largest entry positive.
         assert_eq!(pca.components().row(0), &[1.0, 0.0]);
         assert_eq!(pca.components().row(1), &[0.0, 1.0]);
@@ -235,7 +260,12 @@ mod tests {
         let rows: Vec<Vec<f32>> = (0..500)
             .map(|_| {
                 let t = gaussian(&mut rng);
-                vec![t, 2.0 * t + 0.1 * gaussian(&mut rng), gaussian(&mut rng), 5.0]
+                vec![
+                    t,
+                    2.0 * t + 0.1 * gaussian(&mut rng),
+                    gaussian(&mut rng),
+                    5.0,
+                ]
             })
             .collect();
         let x = Matrix::from_rows(&rows).unwrap();
@@ -250,14 +280,32 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let x = Matrix::from_rows(&[[1.0f32, 2.0], [3.0, 4.0]]).unwrap();
-        assert!(matches!(PcaParams::new(0).fit(&x), Err(Error::InvalidParameter { name: "components", .. })));
-        assert!(matches!(PcaParams::new(3).fit(&x), Err(Error::InvalidParameter { name: "components", .. })));
+        assert!(matches!(
+            PcaParams::new(0).fit(&x),
+            Err(Error::InvalidParameter {
+                name: "components",
+                ..
+            })
+        ));
+        assert!(matches!(
+            PcaParams::new(3).fit(&x),
+            Err(Error::InvalidParameter {
+                name: "components",
+                ..
+            })
+        ));
         let one = Matrix::from_rows(&[[1.0f32, 2.0]]).unwrap();
-        assert!(matches!(PcaParams::new(1).fit(&one), Err(Error::NotEnoughData { .. })));
+        assert!(matches!(
+            PcaParams::new(1).fit(&one),
+            Err(Error::NotEnoughData { .. })
+        ));
         let nan = Matrix::from_rows(&[[1.0f32, f32::NAN], [3.0, 4.0]]).unwrap();
         assert!(PcaParams::new(1).fit(&nan).is_err());
         let pca = PcaParams::new(1).fit(&x).unwrap();
-        assert!(matches!(pca.transform(&Matrix::zeros(1, 3)), Err(Error::Shape { .. })));
+        assert!(matches!(
+            pca.transform(&Matrix::zeros(1, 3)),
+            Err(Error::Shape { .. })
+        ));
     }
 
     fn gaussian(rng: &mut impl Rng) -> f32 {

@@ -39,8 +39,14 @@ pub enum Error {
 impl Error {
     pub(crate) fn backend(op: &'static str, key: &str, source: object_store::Error) -> Self {
         match source {
-            object_store::Error::NotFound { .. } => Error::NotFound { key: key.to_string() },
-            source => Error::Backend { op, key: key.to_string(), source },
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                key: key.to_string(),
+            },
+            source => Error::Backend {
+                op,
+                key: key.to_string(),
+                source,
+            },
         }
     }
 }

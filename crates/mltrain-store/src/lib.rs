@@ -54,32 +54,59 @@ pub struct Store {
 impl Store {
     /// Builds a store from a URL: `file:///abs/dir`, `memory://` or `s3://BUCKET`.
     pub fn from_url(url: &str) -> Result<Self> {
-        let invalid = |reason: &str| Error::InvalidUrl { url: url.to_string(), reason: reason.to_string() };
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
         let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
         let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
             "memory" => Arc::new(InMemory::new()),
             "file" => {
-                let path = parsed.to_file_path().map_err(|()| invalid("not an absolute local path"))?;
-                std::fs::create_dir_all(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                let path = parsed
+                    .to_file_path()
+                    .map_err(|()| invalid("not an absolute local path"))?;
+                std::fs::create_dir_all(&path).map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 // Writes go to a temporary file renamed into place: a crash never leaves a
                 // half-written object under its real key.
-                Arc::new(LocalFileSystem::new_with_prefix(&path).map_err(|e| invalid(&e.to_string()))?)
+                Arc::new(
+                    LocalFileSystem::new_with_prefix(&path).map_err(|e| invalid(&e.to_string()))?,
+                )
             }
             "s3" => {
-                let bucket = parsed.host_str().filter(|b| !b.is_empty()).ok_or_else(|| invalid("no bucket name"))?;
+                let bucket = parsed
+                    .host_str()
+                    .filter(|b| !b.is_empty())
+                    .ok_or_else(|| invalid("no bucket name"))?;
                 if !matches!(parsed.path(), "" | "/") {
-                    return Err(invalid("a path after the bucket is not supported; use key prefixes instead"));
+                    return Err(invalid(
+                        "a path after the bucket is not supported; use key prefixes instead",
+                    ));
                 }
-                S3Settings::from_env(bucket).build().map_err(|e| invalid(&e.to_string()))?
+                S3Settings::from_env(bucket)
+                    .build()
+                    .map_err(|e| invalid(&e.to_string()))?
             }
-            other => return Err(invalid(&format!("unknown scheme `{other}` (use file://, memory:// or s3://)"))),
+            other => {
+                return Err(invalid(&format!(
+                    "unknown scheme `{other}` (use file://, memory:// or s3://)"
+                )));
+            }
         };
-        Ok(Self { inner, url: url.to_string() })
+        Ok(Self {
+            inner,
+            url: url.to_string(),
+        })
     }
 
     /// Wraps any `object_store` implementation (used by tests to inject faults).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
-        Self { inner, url: url.into() }
+        Self {
+            inner,
+            url: url.into(),
+        }
     }
 
     /// The URL the store was built from (it never holds credentials).
@@ -94,20 +121,40 @@ impl Store {
     /// Writes `bytes` under `key`, replacing any object there.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = object_path(key)?;
-        self.inner.put(&path, bytes.into()).await.map_err(|e| Error::backend("write", key, e))?;
+        self.inner
+            .put(&path, bytes.into())
+            .await
+            .map_err(|e| Error::backend("write", key, e))?;
         Ok(())
     }
 
     /// Reads the object under `key`; [`Error::NotFound`] if there is none.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = object_path(key)?;
-        let result = self.inner.get(&path).await.map_err(|e| Error::backend("read", key, e))?;
-        result.bytes().await.map_err(|e| Error::backend("read", key, e))
+        let result = self
+            .inner
+            .get(&path)
+            .await
+            .map_err(|e| Error::backend("read", key, e))?;
+        result
+            .bytes()
+            .await
+            .map_err(|e| Error::backend("read", key, e))
     }
 
     /// Reads many objects, `concurrency` at a time, returning them in the order of `keys`.
     pub async fn get_many(&self, keys: &[String], concurrency: usize) -> Result<Vec<Bytes>> {
-        futures::stream::iter(keys.iter().map(|k| self.get(k))).buffered(concurrency.max(1)).try_collect().await
+        // Owned futures: a stream of futures borrowing `keys` trips the compiler's
+        // higher-ranked lifetime check once callers need `Send`.
+        let store = self.clone();
+        let fetches = keys.to_vec().into_iter().map(move |key| {
+            let store = store.clone();
+            async move { store.get(&key).await }
+        });
+        futures::stream::iter(fetches)
+            .buffered(concurrency.max(1))
+            .try_collect()
+            .await
     }
 
     /// Whether an object exists under `key`.
@@ -126,7 +173,10 @@ impl Store {
         let mut out: Vec<ObjectInfo> = self
             .inner
             .list(prefix_path.as_ref())
-            .map_ok(|meta| ObjectInfo { key: meta.location.to_string(), size: meta.size })
+            .map_ok(|meta| ObjectInfo {
+                key: meta.location.to_string(),
+                size: meta.size,
+            })
             .try_collect()
             .await
             .map_err(|e| Error::backend("list", prefix, e))?;
@@ -137,7 +187,11 @@ impl Store {
     /// Deletes every object below `prefix`; returns how many were deleted.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
         let prefix_path = prefix_path(prefix)?;
-        let locations = self.inner.list(prefix_path.as_ref()).map_ok(|meta| meta.location).boxed();
+        let locations = self
+            .inner
+            .list(prefix_path.as_ref())
+            .map_ok(|meta| meta.location)
+            .boxed();
         self.inner
             .delete_stream(locations)
             .try_fold(0usize, |n, _| async move { Ok(n + 1) })
@@ -159,12 +213,22 @@ impl Store {
         let prefix = prefix.trim_matches('/');
         let done = std::sync::atomic::AtomicUsize::new(0);
         futures::stream::iter(files.into_iter().map(|(path, rel)| {
-            let key = if prefix.is_empty() { rel } else { format!("{prefix}/{rel}") };
+            let key = if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            };
             let done = &done;
             async move {
-                let bytes = tokio::fs::read(&path).await.map_err(|source| Error::Io { path: path.clone(), source })?;
+                let bytes = tokio::fs::read(&path).await.map_err(|source| Error::Io {
+                    path: path.clone(),
+                    source,
+                })?;
                 self.put(&key, bytes.into()).await?;
-                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+                progress(
+                    done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                    total,
+                );
                 Ok::<_, Error>(())
             }
         }))
@@ -187,13 +251,18 @@ fn files_below(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
         let entry = entry.map_err(|e| Error::Io {
             path: e.path().unwrap_or(dir).to_path_buf(),
-            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("file system loop")),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("file system loop")),
         })?;
         if !entry.file_type().is_file() {
             continue;
         }
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let rel: Vec<_> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let rel: Vec<_> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
         files.push((entry.path().to_path_buf(), rel.join("/")));
     }
     Ok(files)
@@ -201,9 +270,15 @@ fn files_below(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
 
 fn object_path(key: &str) -> Result<ObjectPath> {
     if key.is_empty() || key.ends_with('/') {
-        return Err(Error::InvalidKey { key: key.to_string(), reason: "empty key or key ending in `/`".into() });
+        return Err(Error::InvalidKey {
+            key: key.to_string(),
+            reason: "empty key or key ending in `/`".into(),
+        });
     }
-    ObjectPath::parse(key).map_err(|e| Error::InvalidKey { key: key.to_string(), reason: e.to_string() })
+    ObjectPath::parse(key).map_err(|e| Error::InvalidKey {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 fn prefix_path(prefix: &str) -> Result<Option<ObjectPath>> {
@@ -213,7 +288,10 @@ fn prefix_path(prefix: &str) -> Result<Option<ObjectPath>> {
     }
     ObjectPath::parse(trimmed)
         .map(Some)
-        .map_err(|e| Error::InvalidKey { key: prefix.to_string(), reason: e.to_string() })
+        .map_err(|e| Error::InvalidKey {
+            key: prefix.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -226,10 +304,19 @@ mod tests {
         store.put("p/b/2", Bytes::from_static(b"2")).await.unwrap();
         store.put("p/a/1", Bytes::from_static(b"1")).await.unwrap();
         store.put("pq/x", Bytes::from_static(b"x")).await.unwrap();
-        let keys: Vec<_> = store.list("p/").await.unwrap().into_iter().map(|o| o.key).collect();
+        let keys: Vec<_> = store
+            .list("p/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         assert_eq!(keys, ["p/a/1", "p/b/2"]);
         assert!(store.exists("p/a/1").await.unwrap());
-        assert!(matches!(store.get("p/zz").await, Err(Error::NotFound { .. })));
+        assert!(matches!(
+            store.get("p/zz").await,
+            Err(Error::NotFound { .. })
+        ));
         assert_eq!(store.delete_prefix("p").await.unwrap(), 2);
         assert_eq!(store.list("").await.unwrap().len(), 1);
     }
@@ -243,16 +330,34 @@ mod tests {
         let dst = tempfile::tempdir().unwrap();
         let url = url::Url::from_directory_path(dst.path()).unwrap();
         let store = Store::from_url(url.as_str()).unwrap();
-        let n = store.upload_dir(src.path(), "/data/", 4, &|_, _| {}).await.unwrap();
+        let n = store
+            .upload_dir(src.path(), "/data/", 4, &|_, _| {})
+            .await
+            .unwrap();
         assert_eq!(n, 2);
-        let keys: Vec<_> = store.list("data").await.unwrap().into_iter().map(|o| o.key).collect();
+        let keys: Vec<_> = store
+            .list("data")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         assert_eq!(keys, ["data/3/a.png", "data/top.txt"]);
-        assert_eq!(std::fs::read(dst.path().join("data/3/a.png")).unwrap(), b"a");
+        assert_eq!(
+            std::fs::read(dst.path().join("data/3/a.png")).unwrap(),
+            b"a"
+        );
     }
 
     #[test]
     fn bad_urls_are_refused() {
-        for url in ["nope", "ftp://x", "s3://", "s3://bucket/path", "file://relative"] {
+        for url in [
+            "nope",
+            "ftp://x",
+            "s3://",
+            "s3://bucket/path",
+            "file://relative",
+        ] {
             let err = Store::from_url(url).unwrap_err();
             assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
         }

@@ -23,7 +23,10 @@ impl std::fmt::Debug for S3Settings {
             .field("bucket", &self.bucket)
             .field("endpoint", &self.endpoint)
             .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("region", &self.region)
             .finish()
     }
@@ -32,14 +35,19 @@ impl std::fmt::Debug for S3Settings {
 impl S3Settings {
     /// Reads the settings for `bucket` from the process environment.
     pub fn from_env(bucket: &str) -> Self {
-        Self::from_lookup(bucket, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(bucket, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
     }
 
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(bucket: &str, lookup: impl Fn(&str) -> Option<String>) -> Self {
         let endpoint = match lookup("S3_HOST") {
             Some(host) if host.contains("://") => Some(host),
-            Some(host) => Some(format!("http://{host}:{}", lookup("S3_PORT").unwrap_or_else(|| "9000".into()))),
+            Some(host) => Some(format!(
+                "http://{host}:{}",
+                lookup("S3_PORT").unwrap_or_else(|| "9000".into())
+            )),
             None => lookup("AWS_ENDPOINT_URL").or_else(|| lookup("AWS_ENDPOINT")),
         };
         Self {
@@ -47,7 +55,9 @@ impl S3Settings {
             endpoint,
             access_key_id: lookup("S3_USER").or_else(|| lookup("AWS_ACCESS_KEY_ID")),
             secret_access_key: lookup("S3_PASSWORD").or_else(|| lookup("AWS_SECRET_ACCESS_KEY")),
-            region: lookup("AWS_REGION").or_else(|| lookup("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into()),
+            region: lookup("AWS_REGION")
+                .or_else(|| lookup("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| "us-east-1".into()),
         }
     }
 
@@ -59,7 +69,9 @@ impl S3Settings {
             .with_region(&self.region)
             .with_virtual_hosted_style_request(false);
         if let Some(endpoint) = &self.endpoint {
-            builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
         }
         if let Some(id) = &self.access_key_id {
             builder = builder.with_access_key_id(id);

@@ -1,0 +1,146 @@
+//! The command line: argument structs only; the work is in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use mltrain_core::image::ImageSize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mltrain",
+    version,
+    about = "The ml-training workflow: PCA and random forests over images in an object store"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Object store URL: file:///abs/dir, memory:// or s3://BUCKET
+    /// [default: a directory under the user's data dir, e.g. ~/.local/share/mltrain/store]
+    #[arg(long, global = true, env = "MLTRAIN_STORE", value_name = "URL")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the workflow: partition → PCA ×NUM_PCA → random forest ×NUM_RF → validation
+    Run(RunArgs),
+    /// Write data sets as ImageFolder trees (DIR/<label>/<index>.png)
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Storage commands of the original workflow, on any store
+    #[command(subcommand)]
+    S3(S3Command),
+    /// Classify image files with a published model
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Data prefix in the store: PREFIX/<class>/<image>
+    #[arg(default_value = mltrain_workflow::params::DEFAULT_PREFIX)]
+    pub prefix: String,
+    /// Number of PCA functions
+    #[arg(default_value_t = 2)]
+    pub num_pca: usize,
+    /// Number of random forests (at least NUM_PCA)
+    #[arg(default_value_t = 8)]
+    pub num_rf: usize,
+    /// A labeled test prefix; without it, --holdout of PREFIX is held out
+    #[arg(long, value_name = "PREFIX")]
+    pub test: Option<String>,
+    /// Share of each class of PREFIX held out for testing when --test is not given
+    #[arg(long, value_name = "F", default_value_t = 0.2, conflicts_with = "test")]
+    pub holdout: f64,
+    /// PCA components kept
+    #[arg(long, value_name = "K", default_value_t = 10)]
+    pub components: usize,
+    /// Trees per forest
+    #[arg(long, value_name = "T", default_value_t = 100)]
+    pub trees: usize,
+    /// Maximum tree depth
+    #[arg(long, value_name = "D", default_value_t = 10)]
+    pub max_depth: usize,
+    /// Minimum samples a node needs to be split
+    #[arg(long, value_name = "S", default_value_t = 5)]
+    pub min_samples_split: usize,
+    /// Seed of every random choice: same data, parameters and seed give the same model
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Resize every image to WxH (without it, all images must have one size)
+    #[arg(long, value_name = "WxH")]
+    pub resize: Option<ImageSize>,
+    /// Functions of one stage running at once
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Print the report as one JSON object on stdout (no progress bars)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// MNIST digits: the bundled 10,000 (in a fixed shuffled order), or your own IDX files
+    Mnist(MnistArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MnistArgs {
+    /// Output directory
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// How many digits to write [default: all after --skip]
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// Skip this many digits first
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub skip: usize,
+    /// Read official MNIST IDX files (gzipped or not) instead of the bundled digits
+    #[arg(long, num_args = 2, value_names = ["IMAGES", "LABELS"])]
+    pub idx: Option<Vec<PathBuf>>,
+    /// Write N distorted copies (shift, rotation, scale) of the training digits instead
+    #[arg(long, value_name = "N", conflicts_with_all = ["count", "skip"])]
+    pub augment: Option<usize>,
+    /// Seed of --augment
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "augment")]
+    pub seed: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum S3Command {
+    /// Upload a local directory, recursively and concurrently
+    UploadDir {
+        #[arg(long, value_name = "DIR")]
+        host_path: PathBuf,
+        #[arg(long, value_name = "PREFIX")]
+        s3_path: String,
+        /// Uploads in flight at once
+        #[arg(long, value_name = "N", default_value_t = mltrain_store::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+    },
+    /// Delete every object under a prefix
+    ClearDir {
+        #[arg(long, value_name = "PREFIX")]
+        prefix: String,
+    },
+    /// List objects under a prefix (size and key)
+    Ls {
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Model key [default: the latest published model]
+    #[arg(long, value_name = "KEY")]
+    pub model: Option<String>,
+    /// Image files to classify
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+}

@@ -1,0 +1,113 @@
+//! `mltrain run`: the driver.
+
+use std::io::IsTerminal;
+
+use anyhow::{Context, Result};
+use mltrain_store::Store;
+use mltrain_workflow::driver::{self, Local};
+use mltrain_workflow::params::{DEFAULT_PREFIX, Params, TestSplit};
+use mltrain_workflow::report::Report;
+use mltrain_workflow::stages::Ctx;
+
+use crate::cli::{Global, RunArgs};
+use crate::progress::Bars;
+
+/// Digits in the default data set, "mnist-images-2k".
+const DEFAULT_DIGITS: usize = 2000;
+
+pub fn run(global: &Global, args: RunArgs) -> Result<()> {
+    let store = super::open_store(global)?;
+    let params = Params {
+        prefix: args.prefix.trim_matches('/').to_string(),
+        num_pca: args.num_pca,
+        num_rf: args.num_rf,
+        test: match args.test {
+            Some(prefix) => TestSplit::Prefix(prefix.trim_matches('/').to_string()),
+            None => TestSplit::Holdout(args.holdout),
+        },
+        components: args.components,
+        trees: args.trees,
+        max_depth: args.max_depth,
+        min_samples_split: args.min_samples_split,
+        seed: args.seed,
+        resize: args.resize,
+    };
+    params.check()?;
+    let bars = Bars::new(!args.json && std::io::stderr().is_terminal());
+    let run_id = mltrain_workflow::layout::new_run_id();
+
+    let report = super::runtime()?.block_on(async {
+        if params.prefix == DEFAULT_PREFIX {
+            seed_default_data(&store, &bars).await?;
+        }
+        let local = Local {
+            ctx: Ctx::new(store.clone()),
+        };
+        driver::run(&local, &params, &run_id, args.concurrency, &bars)
+            .await
+            .context(format!("run {run_id} failed; nothing was published"))
+    })?;
+
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_summary(&report, store.url());
+    }
+    Ok(())
+}
+
+/// Writes the bundled "mnist-images-2k" digits to the default prefix if it is empty, so that
+/// `mltrain run` works on a fresh machine.
+async fn seed_default_data(store: &Store, bars: &Bars) -> Result<()> {
+    if !store.list(DEFAULT_PREFIX).await?.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "{DEFAULT_PREFIX} is empty in {}: writing {DEFAULT_DIGITS} bundled MNIST digits there",
+        store.url()
+    );
+    let digits = mltrain_dataset::bundled_mnist()?;
+    let bar = bars.counter("writing", DEFAULT_DIGITS as u64);
+    let mut objects = Vec::with_capacity(DEFAULT_DIGITS);
+    for i in 0..DEFAULT_DIGITS {
+        let png = mltrain_dataset::encode_png(digits.width, digits.height, digits.image(i))?;
+        objects.push((
+            format!("{DEFAULT_PREFIX}/{}/{i:05}.png", digits.label(i)),
+            png,
+        ));
+    }
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(objects.into_iter().map(|(key, png)| {
+        let bar = bar.clone();
+        async move {
+            store.put(&key, png.into()).await?;
+            bar.inc(1);
+            Ok::<_, mltrain_store::Error>(())
+        }
+    }))
+    .buffer_unordered(mltrain_store::DEFAULT_CONCURRENCY)
+    .try_collect::<()>()
+    .await?;
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn print_summary(r: &Report, store: &str) {
+    println!("run        {}", r.run_id);
+    println!(
+        "accuracy   {:.4}  ({} test images, {} training images, {} classes, {} forests)",
+        r.accuracy,
+        r.test_images,
+        r.train_images,
+        r.classes.len(),
+        r.forests
+    );
+    println!(
+        "stages     partition {:.3}s  pca {:.3}s  rf {:.3}s  validation {:.3}s",
+        r.stages.partition, r.stages.pca, r.stages.rf, r.stages.validation
+    );
+    println!("total      {:.3}s", r.total_seconds);
+    println!("model      {}", r.model_key);
+    println!("report     {}", r.report_key);
+    println!("store      {store}");
+}

@@ -1,0 +1,353 @@
+//! Black-box tests of the `mltrain` binary: every command, and every bad input of the
+//! foundation issue (exit code 2, the culprit named, nothing published).
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use predicates::str::contains;
+
+/// A temporary local store and scratch directory.
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn store_url(&self) -> String {
+        url::Url::from_directory_path(self.dir.path().join("store"))
+            .unwrap()
+            .to_string()
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("mltrain").unwrap();
+        cmd.env("MLTRAIN_STORE", self.store_url())
+            .env_remove("S3_HOST");
+        cmd
+    }
+
+    /// Writes `count` bundled digits after `skip` to `dir` and uploads them to `prefix`.
+    fn digits(&self, dir: &str, skip: usize, count: usize, prefix: &str) {
+        let out = self.path(dir);
+        self.cmd()
+            .args(["dataset", "mnist", "--out"])
+            .arg(&out)
+            .args(["--skip", &skip.to_string(), "--count", &count.to_string()])
+            .assert()
+            .success();
+        self.upload(&out, prefix);
+    }
+
+    fn upload(&self, dir: &Path, prefix: &str) {
+        self.cmd()
+            .args(["s3", "upload-dir", "--host-path"])
+            .arg(dir)
+            .args(["--s3-path", prefix])
+            .assert()
+            .success();
+    }
+
+    fn published_models(&self) -> usize {
+        let models = self.path("store/ml-training/models");
+        std::fs::read_dir(models).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// Runs `mltrain run ARGS` expecting bad-input exit code 2, a message containing `needle`,
+    /// and no published model.
+    fn refuses(&self, args: &[&str], needle: &str) {
+        self.cmd()
+            .arg("run")
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(contains(needle))
+            .stderr(contains("panicked").not());
+        assert_eq!(
+            self.published_models(),
+            0,
+            "a refused run published a model"
+        );
+    }
+}
+
+#[test]
+fn run_trains_reports_and_predicts() {
+    let env = Env::new();
+    env.digits("train", 0, 600, "train");
+    let out = env
+        .cmd()
+        .args(["run", "train", "2", "4", "--json", "--trees", "20"])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    for field in [
+        "run_id",
+        "accuracy",
+        "train_images",
+        "test_images",
+        "total_seconds",
+        "stages",
+        "model_key",
+    ] {
+        assert!(
+            report.get(field).is_some(),
+            "report lacks {field}: {report}"
+        );
+    }
+    assert!(report["accuracy"].as_f64().unwrap() > 0.6, "{report}");
+    assert_eq!(
+        report["train_images"].as_u64().unwrap() + report["test_images"].as_u64().unwrap(),
+        600
+    );
+    let model_key = report["model_key"].as_str().unwrap().to_string();
+    assert!(env.path(&format!("store/{model_key}")).is_file());
+    assert!(
+        env.path(&format!("store/{}", report["report_key"].as_str().unwrap()))
+            .is_file()
+    );
+
+    // The human summary names the accuracy, the stages and the model.
+    env.cmd()
+        .args(["run", "train", "2", "4", "--trees", "20"])
+        .assert()
+        .success()
+        .stdout(
+            contains("accuracy")
+                .and(contains("partition"))
+                .and(contains("ml-training/models/")),
+        );
+    assert_eq!(env.published_models(), 2);
+
+    // predict: one line per image, `path<TAB>label<TAB>probability`, with a model that
+    // recognises most digits it has seen.
+    let images: Vec<PathBuf> = std::fs::read_dir(env.path("train/7"))
+        .unwrap()
+        .take(5)
+        .map(|e| e.unwrap().path())
+        .collect();
+    let out = env
+        .cmd()
+        .arg("predict")
+        .args(["--model", &model_key])
+        .args(&images)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    let sevens = lines
+        .iter()
+        .filter(|l| l.split('\t').nth(1) == Some("7"))
+        .count();
+    assert!(sevens >= 4, "{stdout}");
+    for l in &lines {
+        let p: f64 = l.split('\t').nth(2).unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+    }
+    // Without --model, the latest model is used.
+    env.cmd()
+        .arg("predict")
+        .arg(&images[0])
+        .assert()
+        .success()
+        .stdout(contains("\t"));
+    env.cmd()
+        .arg("predict")
+        .arg(env.path("nope.png"))
+        .assert()
+        .code(2)
+        .stderr(contains("nope.png"));
+}
+
+#[test]
+fn run_with_no_arguments_writes_the_bundled_digits_first() {
+    let env = Env::new();
+    env.cmd()
+        .args(["run", "--trees", "10"])
+        .assert()
+        .success()
+        .stderr(contains("writing 2000 bundled MNIST digits"))
+        .stdout(contains("1600 training images").or(contains("training images")));
+    let listed = env
+        .cmd()
+        .args(["s3", "ls", "ml-training/mnist-images-2k"])
+        .assert()
+        .success();
+    assert_eq!(
+        String::from_utf8_lossy(&listed.get_output().stdout)
+            .lines()
+            .count(),
+        2000
+    );
+}
+
+#[test]
+fn storage_commands() {
+    let env = Env::new();
+    env.digits("d", 0, 30, "some/data");
+    let ls = env.cmd().args(["s3", "ls", "some/data"]).assert().success();
+    let stdout = String::from_utf8(ls.get_output().stdout.clone()).unwrap();
+    assert_eq!(stdout.lines().count(), 30);
+    assert!(stdout.lines().all(|l| l.contains("some/data/")));
+    env.cmd()
+        .args(["s3", "clear-dir", "--prefix", "some/data"])
+        .assert()
+        .success()
+        .stdout(contains("deleted 30"));
+    env.cmd()
+        .args(["s3", "ls", "some/data"])
+        .assert()
+        .success()
+        .stdout(predicates::str::is_empty());
+    env.cmd()
+        .args(["s3", "upload-dir", "--host-path"])
+        .arg(env.path("missing"))
+        .args(["--s3-path", "x"])
+        .assert()
+        .code(2)
+        .stderr(contains("missing"));
+}
+
+#[test]
+fn dataset_writes_an_image_folder() {
+    let env = Env::new();
+    let out = env.path("ds");
+    env.cmd()
+        .args(["dataset", "mnist", "--count", "25", "--skip", "10", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let files: Vec<PathBuf> = walk(&out);
+    assert_eq!(files.len(), 25);
+    for f in &files {
+        let label = f.parent().unwrap().file_name().unwrap().to_str().unwrap();
+        assert!(label.parse::<u8>().unwrap() < 10);
+        assert_eq!(f.extension().unwrap(), "png");
+    }
+    env.cmd()
+        .args(["dataset", "mnist", "--skip", "20000", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(contains("--skip"));
+    env.cmd()
+        .args(["dataset", "mnist", "--out"])
+        .arg(&out)
+        .arg("--idx")
+        .arg(env.path("no-images"))
+        .arg(env.path("no-labels"))
+        .assert()
+        .code(1)
+        .stderr(contains("no-images"));
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    let env = Env::new();
+    env.digits("d", 0, 100, "data");
+    env.refuses(&["data", "0", "4"], "NUM_PCA");
+    env.refuses(&["data", "4", "2"], "NUM_RF");
+    env.refuses(
+        &["empty/prefix", "2", "8"],
+        "no objects under `empty/prefix`",
+    );
+    env.cmd()
+        .args(["run", "--store", "not a url"])
+        .assert()
+        .code(2)
+        .stderr(contains("invalid store URL"));
+    env.cmd()
+        .args(["run", "--store", "ftp://host/x"])
+        .assert()
+        .code(2)
+        .stderr(contains("unknown scheme"));
+}
+
+#[test]
+fn bad_data_is_refused_with_the_culprit_named() {
+    let env = Env::new();
+    env.digits("d", 0, 120, "data");
+
+    // One class only.
+    let one = env.path("one/only");
+    std::fs::create_dir_all(&one).unwrap();
+    for f in std::fs::read_dir(env.path("d/1")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, one.join(f.file_name().unwrap())).unwrap();
+    }
+    env.upload(&env.path("one"), "single");
+    env.refuses(&["single", "1", "1"], "one class only (`only`)");
+
+    // An object that is not an image: the message names its key.
+    let junk = env.path("junk/5");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("readme.png"), "this is text").unwrap();
+    env.upload(&env.path("junk"), "data");
+    env.refuses(&["data", "2", "2"], "data/5/readme.png");
+    std::fs::remove_file(env.path("store/data/5/readme.png")).unwrap();
+
+    // Mixed sizes without --resize: the odd image is named; with --resize the run completes.
+    let big = env.path("big/4");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::write(big.join("zz-large.png"), mltrain_png(32, 32)).unwrap();
+    env.upload(&env.path("big"), "data");
+    env.refuses(&["data", "2", "2"], "data/4/zz-large.png");
+    env.cmd()
+        .args(["run", "data", "2", "2", "--resize", "28x28", "--trees", "5"])
+        .assert()
+        .success();
+
+    // A test set with a class the training data does not have.
+    let test = env.path("test/seven-ish");
+    std::fs::create_dir_all(&test).unwrap();
+    std::fs::write(test.join("x.png"), mltrain_png(28, 28)).unwrap();
+    env.upload(&env.path("test"), "testset");
+    let before = env.published_models();
+    env.cmd()
+        .args([
+            "run", "data", "2", "2", "--resize", "28x28", "--test", "testset",
+        ])
+        .assert()
+        .code(2)
+        .stderr(contains("seven-ish"));
+    assert_eq!(env.published_models(), before);
+}
+
+fn mltrain_png(w: u32, h: u32) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
+    let mut out = Vec::new();
+    let mut enc = png_encoder(&mut out, w, h);
+    enc.write_image_data(&pixels).unwrap();
+    enc.finish().unwrap();
+    out
+}
+
+fn png_encoder(out: &mut Vec<u8>, w: u32, h: u32) -> png::Writer<&mut Vec<u8>> {
+    let mut enc = png::Encoder::new(out, w, h);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap()
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}

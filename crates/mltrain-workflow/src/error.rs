@@ -1,0 +1,111 @@
+//! The workflow's error type.
+
+/// What can stop a stage or a run. [`Error::is_bad_input`] tells a user's mistake (bad data,
+/// bad arguments) from a failure of the machinery.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument out of its range (NUM_PCA = 0, NUM_RF < NUM_PCA, ...).
+    #[error("invalid argument {name}: {reason}")]
+    InvalidArgument { name: &'static str, reason: String },
+
+    /// Nothing under a data prefix.
+    #[error("no objects under `{prefix}` in {store}")]
+    EmptyPrefix { prefix: String, store: String },
+
+    /// An object directly under the prefix, outside any class folder.
+    #[error("`{key}` is not inside a class folder: images must be at {prefix}/<class>/<file>")]
+    NotInClassFolder { key: String, prefix: String },
+
+    /// Training data with a single class.
+    #[error("`{prefix}` has one class only (`{class}`): a classifier needs at least two")]
+    OneClass { prefix: String, class: String },
+
+    /// Too few images for the requested fan-out.
+    #[error("too few images: {reason}")]
+    TooFewImages { reason: String },
+
+    /// A test image whose class the training data does not have.
+    #[error("test image `{key}` has class `{class}`, which the training data does not have")]
+    UnknownTestClass { class: String, key: String },
+
+    /// An object that should be an image could not be used as one.
+    #[error("image `{key}` cannot be used")]
+    Image {
+        key: String,
+        #[source]
+        source: mltrain_core::Error,
+    },
+
+    /// A stored intermediate object or model is damaged, foreign or of another version.
+    #[error("object `{key}` is damaged, foreign or of another version")]
+    Corrupt {
+        key: String,
+        #[source]
+        source: mltrain_core::Error,
+    },
+
+    /// Compute failed on valid-looking data (e.g. PCA on too few images).
+    #[error("{stage} failed on its data")]
+    Compute {
+        stage: &'static str,
+        #[source]
+        source: mltrain_core::Error,
+    },
+
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] mltrain_store::Error),
+
+    /// A stage failed; names which one.
+    #[error("stage {stage} failed")]
+    Stage {
+        stage: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A background task died (a panic or a cancelled runtime).
+    #[error("{stage}: worker task failed: {reason}")]
+    Task { stage: &'static str, reason: String },
+}
+
+impl Error {
+    /// Whether the user can fix this by changing arguments or data (exit code 2), as opposed
+    /// to a runtime failure (exit code 1).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::InvalidArgument { .. }
+            | Error::EmptyPrefix { .. }
+            | Error::NotInClassFolder { .. }
+            | Error::OneClass { .. }
+            | Error::TooFewImages { .. }
+            | Error::UnknownTestClass { .. }
+            | Error::Image { .. } => true,
+            Error::Compute { source, .. } => matches!(
+                source,
+                mltrain_core::Error::InvalidParameter { .. }
+                    | mltrain_core::Error::NotEnoughData { .. }
+            ),
+            Error::Store(e) => matches!(
+                e,
+                mltrain_store::Error::InvalidUrl { .. } | mltrain_store::Error::InvalidKey { .. }
+            ),
+            Error::Stage { source, .. } => source.is_bad_input(),
+            Error::Corrupt { .. } | Error::Task { .. } => false,
+        }
+    }
+
+    pub(crate) fn in_stage(self, stage: impl Into<String>) -> Self {
+        match self {
+            e @ Error::Stage { .. } => e,
+            e => Error::Stage {
+                stage: stage.into(),
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+/// Result with the workflow's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,114 @@
+//! Where a run's objects live. Every run writes below its own
+//! `ml-training/outputs/<run-id>/`, so two runs never overwrite each other.
+
+/// Root of everything the workflow writes.
+pub const ROOT: &str = "ml-training";
+/// Published models: `ml-training/models/<run-id>.model`.
+pub const MODELS: &str = "ml-training/models";
+
+/// Keys of one run's objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunLayout {
+    run_id: String,
+}
+
+impl RunLayout {
+    pub fn new(run_id: &str) -> Self {
+        Self {
+            run_id: run_id.to_string(),
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The run's folder: `ml-training/outputs/<run-id>`.
+    pub fn dir(&self) -> String {
+        format!("{ROOT}/outputs/{}", self.run_id)
+    }
+
+    /// Key list of PCA function `i`.
+    pub fn partition(&self, i: usize) -> String {
+        format!("{}/partition/pca-{i}.keys", self.dir())
+    }
+
+    /// Key list of the test images.
+    pub fn test_list(&self) -> String {
+        format!("{}/partition/test.keys", self.dir())
+    }
+
+    pub fn basis(&self, pca: usize) -> String {
+        format!("{}/pca-{pca}/basis", self.dir())
+    }
+
+    /// Projected rows of forest `share` of PCA function `pca`.
+    pub fn share(&self, pca: usize, share: usize) -> String {
+        format!("{}/pca-{pca}/share-{share}", self.dir())
+    }
+
+    pub fn forest(&self, pca: usize, share: usize) -> String {
+        format!("{}/rf-{pca}-{share}", self.dir())
+    }
+
+    pub fn report(&self) -> String {
+        format!("{}/validation/report.json", self.dir())
+    }
+
+    /// The published model; written last, only after validation succeeded.
+    pub fn model(&self) -> String {
+        format!("{MODELS}/{}.model", self.run_id)
+    }
+}
+
+/// A new run id: UTC time to the millisecond (so ids sort by start time) and a random suffix.
+pub fn new_run_id() -> String {
+    let now = jiff::Timestamp::now();
+    let suffix: u32 = rand::random();
+    format!(
+        "{}-{:06x}",
+        now.strftime("%Y%m%dT%H%M%S%.3fZ"),
+        suffix & 0xff_ffff
+    )
+}
+
+/// Checks that a run id is one [`new_run_id`] could have made (it becomes part of keys).
+pub fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids_are_valid_sortable_and_distinct() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert!(valid_run_id(&a), "{a}");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "20261121T235959.123Z-abcdef".len(), "{a}");
+        assert!(!valid_run_id("../x"));
+    }
+
+    #[test]
+    fn keys_stay_inside_the_run() {
+        let l = RunLayout::new("r1");
+        for k in [
+            l.partition(0),
+            l.test_list(),
+            l.basis(1),
+            l.share(1, 2),
+            l.forest(1, 2),
+            l.report(),
+        ] {
+            assert!(k.starts_with("ml-training/outputs/r1/"), "{k}");
+        }
+        assert_eq!(l.forest(1, 2), "ml-training/outputs/r1/rf-1-2");
+        assert_eq!(l.model(), "ml-training/models/r1.model");
+    }
+}

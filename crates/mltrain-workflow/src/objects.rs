@@ -1,0 +1,97 @@
+//! The objects stages hand to each other through the store, and the published model.
+//! All go through [`mltrain_core::format`]: versioned, checksummed, refused when damaged.
+
+use bytes::Bytes;
+use mltrain_core::Matrix;
+use mltrain_core::ensemble::Ensemble;
+use mltrain_core::format::{self, Kind};
+use mltrain_core::image::ImageSize;
+use mltrain_store::Store;
+use serde::Deserialize;
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{Error, Result};
+use crate::params::Params;
+
+/// One image and its class (an index into the run's class names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    pub key: String,
+    pub label: u32,
+}
+
+/// A list of images for one function: a PCA partition or the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub classes: Vec<String>,
+    pub image_size: ImageSize,
+    pub items: Vec<Item>,
+}
+
+/// Projected rows and their labels: one forest's training share.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rows {
+    pub features: Matrix,
+    pub labels: Vec<u32>,
+}
+
+/// The published model: everything `predict` needs, and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub run_id: String,
+    pub classes: Vec<String>,
+    pub image_size: ImageSize,
+    /// Whether images of another size are resized (the run used `--resize`).
+    pub resize: bool,
+    pub params: Params,
+    pub accuracy: f64,
+    pub ensemble: Ensemble,
+}
+
+/// A type stored as one enveloped object of its own kind.
+pub trait Stored: Serialize + DeserializeOwned {
+    const KIND: Kind;
+}
+
+impl Stored for KeyList {
+    const KIND: Kind = Kind::KeyList;
+}
+impl Stored for Rows {
+    const KIND: Kind = Kind::Rows;
+}
+impl Stored for mltrain_core::pca::Pca {
+    const KIND: Kind = Kind::PcaBasis;
+}
+impl Stored for mltrain_core::forest::Forest {
+    const KIND: Kind = Kind::Forest;
+}
+impl Stored for Model {
+    const KIND: Kind = Kind::Model;
+}
+
+pub(crate) async fn put<T: Stored>(store: &Store, key: &str, value: &T) -> Result<()> {
+    let bytes = format::encode(T::KIND, value).map_err(|source| Error::Corrupt {
+        key: key.to_string(),
+        source,
+    })?;
+    store.put(key, Bytes::from(bytes)).await?;
+    Ok(())
+}
+
+pub(crate) async fn get<T: Stored>(store: &Store, key: &str) -> Result<T> {
+    let bytes = store.get(key).await?;
+    decode(key, &bytes)
+}
+
+/// Decodes a stored object, naming `key` if it is damaged.
+pub fn decode<T: Stored>(key: &str, bytes: &[u8]) -> Result<T> {
+    format::decode(T::KIND, bytes).map_err(|source| Error::Corrupt {
+        key: key.to_string(),
+        source,
+    })
+}
+
+/// Reads the published model at `key`.
+pub async fn load_model(store: &Store, key: &str) -> Result<Model> {
+    get(store, key).await
+}

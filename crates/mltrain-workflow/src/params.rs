@@ -1,0 +1,185 @@
+//! The parameters of a run, as the user gives them.
+
+use mltrain_core::image::ImageSize;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The bundled data prefix and fan-out the seed workflow runs by default.
+pub const DEFAULT_PREFIX: &str = "ml-training/mnist-images-2k";
+
+/// Where a run's test images come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestSplit {
+    /// A separate labeled prefix.
+    Prefix(String),
+    /// This share of each class of the training prefix, held out before training.
+    Holdout(f64),
+}
+
+/// Everything that determines a run's model: same data, same params, same model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Params {
+    /// Data prefix: `<prefix>/<class>/<image>`.
+    pub prefix: String,
+    /// Number of PCA functions.
+    pub num_pca: usize,
+    /// Number of random forests (at least `num_pca`).
+    pub num_rf: usize,
+    pub test: TestSplit,
+    /// PCA components kept.
+    pub components: usize,
+    /// Trees per forest.
+    pub trees: usize,
+    pub max_depth: usize,
+    pub min_samples_split: usize,
+    pub seed: u64,
+    /// Resize every image to this size; without it all images must have one size.
+    pub resize: Option<ImageSize>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.into(),
+            num_pca: 2,
+            num_rf: 8,
+            test: TestSplit::Holdout(0.2),
+            components: 10,
+            trees: 100,
+            max_depth: 10,
+            min_samples_split: 5,
+            seed: 0,
+            resize: None,
+        }
+    }
+}
+
+impl Params {
+    /// Checks the parameters that need no data.
+    pub fn check(&self) -> Result<()> {
+        let bad = |name, reason: String| Err(Error::InvalidArgument { name, reason });
+        if self.prefix.trim_matches('/').is_empty() {
+            return bad("PREFIX", "must not be empty".into());
+        }
+        if self.num_pca == 0 {
+            return bad("NUM_PCA", "must be at least 1".into());
+        }
+        if self.num_rf < self.num_pca {
+            return bad(
+                "NUM_RF",
+                format!(
+                    "{} forests for {} PCA functions: each PCA function feeds at least one forest",
+                    self.num_rf, self.num_pca
+                ),
+            );
+        }
+        if let TestSplit::Holdout(f) = self.test {
+            if !(f > 0.0 && f < 1.0) {
+                return bad("--holdout", format!("{f} is not strictly between 0 and 1"));
+            }
+        }
+        if let TestSplit::Prefix(p) = &self.test {
+            if p.trim_matches('/') == self.prefix.trim_matches('/') {
+                return bad(
+                    "--test",
+                    "the test prefix is the training prefix; use --holdout instead".into(),
+                );
+            }
+        }
+        mltrain_core::pca::PcaParams::new(self.components)
+            .check()
+            .map_err(|e| Error::InvalidArgument {
+                name: "--components",
+                reason: e.to_string(),
+            })?;
+        self.forest_params(0)
+            .check()
+            .map_err(|e| Error::InvalidArgument {
+                name: "forest parameters",
+                reason: e.to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Forest parameters for the forest with global index `forest`.
+    pub fn forest_params(&self, forest: usize) -> mltrain_core::forest::ForestParams {
+        mltrain_core::forest::ForestParams::new()
+            .n_trees(self.trees)
+            .max_depth(self.max_depth)
+            .min_samples_split(self.min_samples_split)
+            .seed(mltrain_core::ensemble::derive_seed(
+                self.seed,
+                forest as u64,
+            ))
+    }
+
+    /// How many forests PCA function `pca` feeds: `num_rf / num_pca`, the remainder spread
+    /// over the first functions (8 over 3 is 3 + 3 + 2).
+    pub fn forests_of(&self, pca: usize) -> usize {
+        self.num_rf / self.num_pca + usize::from(pca < self.num_rf % self.num_pca)
+    }
+
+    /// Global index of forest `share` of PCA function `pca`.
+    pub fn forest_index(&self, pca: usize, share: usize) -> usize {
+        (0..pca).map(|i| self.forests_of(i)).sum::<usize>() + share
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remainder_is_spread_over_the_first_functions() {
+        let p = Params {
+            num_pca: 3,
+            num_rf: 8,
+            ..Params::default()
+        };
+        assert_eq!(
+            (0..3).map(|i| p.forests_of(i)).collect::<Vec<_>>(),
+            [3, 3, 2]
+        );
+        assert_eq!(p.forest_index(2, 1), 7);
+    }
+
+    #[test]
+    fn check_names_the_bad_argument() {
+        let name = |p: Params| match p.check() {
+            Err(Error::InvalidArgument { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            name(Params {
+                num_pca: 0,
+                ..Params::default()
+            }),
+            "NUM_PCA"
+        );
+        assert_eq!(
+            name(Params {
+                num_pca: 4,
+                num_rf: 3,
+                ..Params::default()
+            }),
+            "NUM_RF"
+        );
+        assert_eq!(
+            name(Params {
+                test: TestSplit::Holdout(1.0),
+                ..Params::default()
+            }),
+            "--holdout"
+        );
+        assert_eq!(
+            name(Params {
+                components: 0,
+                ..Params::default()
+            }),
+            "--components"
+        );
+        assert!(Params::default().check().is_ok());
+    }
+}

@@ -1,0 +1,47 @@
+//! The run report: what validation measured, written as JSON next to the run's outputs and
+//! printed by `mltrain run --json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::params::Params;
+
+/// Wall time of each stage, in seconds (fan-out stages: from first start to last finish).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimes {
+    pub partition: f64,
+    pub pca: f64,
+    pub rf: f64,
+    pub validation: f64,
+}
+
+/// Scores of one class on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassReport {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    /// Test images of this class.
+    pub support: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: String,
+    /// Share of test images the ensemble classified correctly.
+    pub accuracy: f64,
+    pub train_images: usize,
+    pub test_images: usize,
+    pub classes: Vec<String>,
+    pub per_class: Vec<ClassReport>,
+    /// `confusion[true][predicted]`, in class order.
+    pub confusion: Vec<Vec<u64>>,
+    pub params: Params,
+    pub stages: StageTimes,
+    /// From the driver's start to the end of validation.
+    pub total_seconds: f64,
+    /// Variance explained by the kept components, per PCA function.
+    pub explained_variance_ratio: Vec<f32>,
+    pub forests: usize,
+    pub model_key: String,
+    pub report_key: String,
+}

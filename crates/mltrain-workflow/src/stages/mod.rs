@@ -1,0 +1,67 @@
+//! The workflow's stages as plain async functions: serde input in, serde output out.
+//! Transport (in-process, HTTP, CloudEvents, job files) is an adapter around them.
+
+mod partition;
+mod pca;
+mod rf;
+mod validation;
+
+use mltrain_store::Store;
+
+pub use partition::{PartitionInput, PartitionOutput, partition};
+pub use pca::{PcaInput, PcaOutput, pca};
+pub use rf::{RfInput, RfOutput, rf};
+pub use validation::{ForestRef, ValidationInput, ValidationOutput, validation};
+
+use crate::error::{Error, Result};
+use crate::objects::KeyList;
+
+/// What every stage runs with: the store, and how many requests to keep in flight.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub store: Store,
+    pub io_concurrency: usize,
+}
+
+impl Ctx {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            io_concurrency: mltrain_store::DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// Runs CPU-bound work off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    stage: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task {
+            stage,
+            reason: e.to_string(),
+        })
+}
+
+/// Fetches and decodes the images of `list` into one matrix, naming the first bad key.
+async fn load_images(
+    ctx: &Ctx,
+    stage: &'static str,
+    list: &KeyList,
+    resize: bool,
+) -> Result<mltrain_core::Matrix> {
+    let keys: Vec<String> = list.items.iter().map(|i| i.key.clone()).collect();
+    let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
+    let size = list.image_size;
+    let decoded = blocking(stage, move || {
+        let decoder = mltrain_core::image::FeatureDecoder::new().resize(resize);
+        mltrain_core::image::decode_batch(&bytes, size, &decoder)
+    })
+    .await?;
+    decoded.map_err(|(i, source)| Error::Image {
+        key: keys[i].clone(),
+        source,
+    })
+}

@@ -1,0 +1,213 @@
+//! partition: lists the data, holds out the test set, and deals the training images over the
+//! PCA functions, shuffled and stratified by class.
+
+use std::collections::BTreeMap;
+
+use mltrain_core::image::{FeatureDecoder, ImageSize};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::layout::{RunLayout, valid_run_id};
+use crate::objects::{self, Item, KeyList};
+use crate::params::{Params, TestSplit};
+
+/// RNG stream of the partition stage (forests use streams 0..num_rf).
+const PARTITION_STREAM: u64 = u64::MAX;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionInput {
+    pub run_id: String,
+    pub params: Params,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionOutput {
+    /// Class names, sorted; labels index this list.
+    pub classes: Vec<String>,
+    pub image_size: ImageSize,
+    /// Key-list key of each PCA function.
+    pub partitions: Vec<String>,
+    pub test_list: String,
+    pub train_images: usize,
+    pub test_images: usize,
+}
+
+pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutput> {
+    let PartitionInput { run_id, params } = input;
+    params.check()?;
+    if !valid_run_id(&run_id) {
+        return Err(Error::InvalidArgument {
+            name: "run id",
+            reason: format!("`{run_id}` has characters other than letters, digits, `-` and `.`"),
+        });
+    }
+    let layout = RunLayout::new(&run_id);
+    let mut by_class = list_classes(ctx, &params.prefix).await?;
+    let classes: Vec<String> = by_class.keys().cloned().collect();
+    if classes.len() < 2 {
+        return Err(Error::OneClass {
+            prefix: params.prefix.clone(),
+            class: classes.into_iter().next().unwrap_or_default(),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(mltrain_core::ensemble::derive_seed(
+        params.seed,
+        PARTITION_STREAM,
+    ));
+    // Listings are sorted, so shuffling with a seeded RNG gives the same order every time.
+    for keys in by_class.values_mut() {
+        keys.shuffle(&mut rng);
+    }
+
+    let mut test = Vec::new();
+    match &params.test {
+        TestSplit::Holdout(share) => {
+            for (label, keys) in by_class.values_mut().enumerate() {
+                // Keep at least one training image of every class.
+                let n_test = ((keys.len() as f64 * share).round() as usize).min(keys.len() - 1);
+                test.extend(keys.drain(..n_test).map(|key| Item {
+                    key,
+                    label: label as u32,
+                }));
+            }
+        }
+        TestSplit::Prefix(prefix) => {
+            for (class, keys) in list_classes(ctx, prefix).await? {
+                let Some(label) = classes.iter().position(|c| *c == class) else {
+                    return Err(Error::UnknownTestClass {
+                        class,
+                        key: keys[0].clone(),
+                    });
+                };
+                test.extend(keys.into_iter().map(|key| Item {
+                    key,
+                    label: label as u32,
+                }));
+            }
+        }
+    }
+    if test.is_empty() {
+        return Err(Error::TooFewImages {
+            reason: format!(
+                "no test images: `{}` is too small to hold any out",
+                params.prefix
+            ),
+        });
+    }
+
+    // Deal each class round-robin over the partitions, continuing where the previous class
+    // stopped, so partitions differ in size by at most one and each gets its class share.
+    let mut parts: Vec<Vec<Item>> = vec![Vec::new(); params.num_pca];
+    let mut next = 0;
+    for (label, keys) in by_class.into_values().enumerate() {
+        for key in keys {
+            parts[next].push(Item {
+                key,
+                label: label as u32,
+            });
+            next = (next + 1) % params.num_pca;
+        }
+    }
+    for (i, part) in parts.iter_mut().enumerate() {
+        let needed = params.forests_of(i).max(2);
+        if part.len() < needed {
+            return Err(Error::TooFewImages {
+                reason: format!(
+                    "PCA function {i} gets {} training images but needs at least {needed} (one per forest, two for PCA); use fewer functions or more data",
+                    part.len()
+                ),
+            });
+        }
+        part.shuffle(&mut rng);
+    }
+    let train_images = parts.iter().map(Vec::len).sum();
+
+    let image_size = match params.resize {
+        Some(size) => size,
+        None => {
+            // The data set's size is that of its first image; every other must match.
+            let first = &parts[0][0].key;
+            let bytes = ctx.store.get(first).await?;
+            FeatureDecoder::new()
+                .probe_size(&bytes)
+                .map_err(|source| Error::Image {
+                    key: first.clone(),
+                    source,
+                })?
+        }
+    };
+
+    let test_images = test.len();
+    let mut writes = Vec::new();
+    let mut partitions = Vec::new();
+    for (i, items) in parts.into_iter().enumerate() {
+        let key = layout.partition(i);
+        partitions.push(key.clone());
+        writes.push((
+            key,
+            KeyList {
+                classes: classes.clone(),
+                image_size,
+                items,
+            },
+        ));
+    }
+    writes.push((
+        layout.test_list(),
+        KeyList {
+            classes: classes.clone(),
+            image_size,
+            items: test,
+        },
+    ));
+    futures::future::try_join_all(
+        writes
+            .iter()
+            .map(|(key, list)| objects::put(&ctx.store, key, list)),
+    )
+    .await?;
+
+    Ok(PartitionOutput {
+        classes,
+        image_size,
+        partitions,
+        test_list: layout.test_list(),
+        train_images,
+        test_images,
+    })
+}
+
+/// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) → keys.
+async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<String>>> {
+    let prefix = prefix.trim_matches('/');
+    let listed = ctx.store.list(prefix).await?;
+    if listed.is_empty() {
+        return Err(Error::EmptyPrefix {
+            prefix: prefix.to_string(),
+            store: ctx.store.url().to_string(),
+        });
+    }
+    let mut by_class: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for object in listed {
+        let rel = object
+            .key
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(&object.key);
+        let Some((class, _)) = rel.split_once('/') else {
+            return Err(Error::NotInClassFolder {
+                key: object.key,
+                prefix: prefix.to_string(),
+            });
+        };
+        by_class
+            .entry(class.to_string())
+            .or_default()
+            .push(object.key);
+    }
+    Ok(by_class)
+}

@@ -1,0 +1,27 @@
+//! Helpers shared by the workflow's integration tests.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use mltrain_dataset::Digits;
+use mltrain_store::Store;
+
+pub fn digits() -> &'static Digits {
+    static DIGITS: OnceLock<Digits> = OnceLock::new();
+    DIGITS.get_or_init(|| mltrain_dataset::bundled_mnist().expect("bundled digits decode"))
+}
+
+/// Writes bundled digits `range` as `prefix/<label>/<index>.png`.
+pub async fn put_digits(store: &Store, prefix: &str, range: std::ops::Range<usize>) {
+    let d = digits();
+    let puts = range.map(|i| {
+        let png = mltrain_dataset::encode_png(d.width, d.height, d.image(i)).expect("png");
+        let key = format!("{prefix}/{}/{i:05}.png", d.label(i));
+        async move { store.put(&key, png.into()).await.expect("put") }
+    });
+    futures::future::join_all(puts).await;
+}
+
+pub fn memory() -> Store {
+    Store::from_url("memory://").expect("memory store")
+}
