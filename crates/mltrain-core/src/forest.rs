@@ -6,9 +6,10 @@
 //! class distributions (as in scikit-learn) and [`predict`](Forest::predict) its argmax.
 //!
 //! Training is histogram based: every feature is binned once per fit into at most 256
-//! quantile bins, so a node's split search is one pass over its samples into a
-//! `bins × classes` histogram and one scan of that histogram. Bin edges are midpoints
-//! between neighbouring distinct training values, and a split stores its edge as an `f32`
+//! quantile bins, so a large node's split search is one pass over its samples into a
+//! `bins × classes` histogram and one scan of that histogram; a small node counting-sorts
+//! its samples by bin instead and sweeps them. Bin edges are midpoints between
+//! neighbouring distinct training values, and a split stores its edge as an `f32`
 //! threshold, so prediction runs on raw features with `x <= threshold` going left.
 //!
 //! Each tree draws from its own RNG seeded from `(seed, tree index)`, so a seed fixes the
@@ -537,7 +538,7 @@ struct Sample {
 
 /// A sample's class and weight, bucketed by its bin code for one feature.
 #[derive(Clone, Copy, Default)]
-struct Binned1 {
+struct BinSample {
     bin: u32,
     class: u32,
     weight: u32,
@@ -573,7 +574,7 @@ struct TreeBuilder<'a> {
     codes: Vec<u8>,
     /// Scratch for the right side while partitioning.
     right: Vec<Sample>,
-    sorted: Vec<Binned1>,
+    sorted: Vec<BinSample>,
     tree: Tree,
 }
 
@@ -787,10 +788,10 @@ impl<'a> TreeBuilder<'a> {
         for o in offsets.iter_mut() {
             (*o, at) = (at, at + *o);
         }
-        self.sorted.resize(node.len(), Binned1::default());
+        self.sorted.resize(node.len(), BinSample::default());
         for (s, &b) in node.iter().zip(&self.codes) {
             let o = &mut offsets[usize::from(b) - min_bin];
-            self.sorted[*o as usize] = Binned1 {
+            self.sorted[*o as usize] = BinSample {
                 bin: u32::from(b),
                 class: s.class,
                 weight: s.weight,

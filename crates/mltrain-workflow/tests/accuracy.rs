@@ -2,8 +2,10 @@
 //! 4 PCA functions and 8 forests (defaults otherwise), as the foundation issue specifies.
 //!
 //! The reference is scikit-learn's PCA + RandomForestClassifier with the same data flow on
-//! the same split, measured by `bench/sklearn_flow.py`: 0.8245 with 10 components and
-//! 0.8835 with 40. The bars below sit half a point under those.
+//! the same split, measured by `bench/sklearn_flow.py`: 0.823 with 10 components and 0.880
+//! with 40 (mltrain: 0.8295 and 0.8815). The bars below are half a point under
+//! scikit-learn's: mltrain must be at least as good, within noise. See `bench/README.md` for
+//! why these sit under the 0.84 and 0.90 scikit-learn reaches on an average split.
 
 mod common;
 
@@ -48,5 +50,5 @@ async fn ten_components_match_scikit_learn() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forty_components_match_scikit_learn() {
     let acc = accuracy(40).await;
-    assert!(acc >= 0.878, "accuracy {acc} with 40 components");
+    assert!(acc >= 0.875, "accuracy {acc} with 40 components");
 }
