@@ -65,6 +65,17 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// A function run elsewhere (over HTTP, from a job) failed; carries what its reply said.
+    #[error("function {function} failed ({status}): {message}")]
+    Remote {
+        function: String,
+        /// The transport's status code (HTTP status), 0 when there was no reply.
+        status: u16,
+        message: String,
+        bad_input: bool,
+        retryable: bool,
+    },
+
     /// A background task died (a panic or a cancelled runtime).
     #[error("{stage}: worker task failed: {reason}")]
     Task { stage: &'static str, reason: String },
@@ -92,7 +103,20 @@ impl Error {
                 mltrain_store::Error::InvalidUrl { .. } | mltrain_store::Error::InvalidKey { .. }
             ),
             Error::Stage { source, .. } => source.is_bad_input(),
+            Error::Remote { bad_input, .. } => *bad_input,
             Error::Corrupt { .. } | Error::Task { .. } => false,
+        }
+    }
+
+    /// Whether running the same function again with the same input may succeed: the store or
+    /// the transport failed, not the data. Stages are idempotent, so retrying is always safe.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Store(e) => matches!(e, mltrain_store::Error::Backend { .. }),
+            Error::Stage { source, .. } => source.is_retryable(),
+            Error::Remote { retryable, .. } => *retryable,
+            Error::Task { .. } => true,
+            _ => false,
         }
     }
 
