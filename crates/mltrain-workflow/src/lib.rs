@@ -20,7 +20,7 @@
 //!     let png = mltrain_dataset::encode_png(2, 2, &[level; 4]).unwrap();
 //!     store.put(&format!("data/{class}/{i}.png"), png.into()).await.unwrap();
 //! }
-//! let params = Params { prefix: "data".into(), num_pca: 1, num_rf: 2, components: 1, trees: 5, ..Params::default() };
+//! let params = Params { prefix: "data".into(), num_pca: 1, num_rf: 2, components: 1, trees: 5, min_samples_split: 2, ..Params::default() };
 //! let local = driver::Local { ctx: Ctx::new(store) };
 //! let report = driver::run(&local, &params, "doc-run", 4, &driver::Quiet).await.unwrap();
 //! assert_eq!(report.accuracy, 1.0);
