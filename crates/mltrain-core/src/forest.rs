@@ -234,6 +234,11 @@ struct Binned {
     n_rows: usize,
     codes: Vec<u8>,
     thresholds: Vec<Vec<f32>>,
+    /// Smallest and largest training value in each bin, per feature: a split between bins
+    /// `lo` and `hi` puts its threshold midway between `max[lo]` and `min[hi]`, as
+    /// scikit-learn does between the values it sees.
+    bin_min: Vec<Vec<f32>>,
+    bin_max: Vec<Vec<f32>>,
 }
 
 impl Binned {
@@ -246,7 +251,14 @@ impl Binned {
             let codes: Vec<u8> = (0..n)
                 .map(|i| thresholds.partition_point(|&t| t < x.get(i, f)) as u8)
                 .collect();
-            (codes, thresholds)
+            let mut bin_min = vec![f32::INFINITY; thresholds.len() + 1];
+            let mut bin_max = vec![f32::NEG_INFINITY; thresholds.len() + 1];
+            for (i, &c) in codes.iter().enumerate() {
+                let v = x.get(i, f);
+                bin_min[usize::from(c)] = bin_min[usize::from(c)].min(v);
+                bin_max[usize::from(c)] = bin_max[usize::from(c)].max(v);
+            }
+            (codes, thresholds, bin_min, bin_max)
         };
         #[cfg(feature = "rayon")]
         let per_feature: Vec<_> = (0..d).into_par_iter().map(bin_feature).collect();
@@ -255,14 +267,19 @@ impl Binned {
 
         let mut codes = Vec::with_capacity(n * d);
         let mut thresholds = Vec::with_capacity(d);
-        for (c, t) in per_feature {
+        let (mut bin_min, mut bin_max) = (Vec::with_capacity(d), Vec::with_capacity(d));
+        for (c, t, lo, hi) in per_feature {
             codes.extend_from_slice(&c);
             thresholds.push(t);
+            bin_min.push(lo);
+            bin_max.push(hi);
         }
         Self {
             n_rows: n,
             codes,
             thresholds,
+            bin_min,
+            bin_max,
         }
     }
 
@@ -656,10 +673,14 @@ impl<'a> TreeBuilder<'a> {
             match split {
                 Some(s) => {
                     let mid = self.partition(start, end, s.feature, s.lo);
-                    // Any edge in lo..hi separates the node's samples; the middle one leaves
-                    // a margin on both sides, like scikit-learn's midpoint between values.
-                    let edge = s.lo + (s.hi - 1 - s.lo) / 2;
-                    let threshold = self.binned.thresholds[s.feature][edge];
+                    // Any threshold between the node's last value going left and first
+                    // going right separates its samples; the midpoint of the bins' values
+                    // leaves a margin on both sides, as scikit-learn's midpoint does, even
+                    // when the bins between them are empty in this node.
+                    let threshold = midpoint(
+                        self.binned.bin_max[s.feature][s.lo],
+                        self.binned.bin_min[s.feature][s.hi],
+                    );
                     self.tree.nodes.push(Node {
                         feature: s.feature as u32,
                         threshold,
@@ -1231,6 +1252,38 @@ mod tests {
         // Neighbouring f32s: the midpoint must not round up onto the larger one.
         let (a, b) = (1.0f32, f32::from_bits(1.0f32.to_bits() + 1));
         assert!(a <= midpoint(a, b) && midpoint(a, b) < b);
+    }
+
+    /// A bootstrap sample may miss the values nearest the class boundary, leaving empty bins
+    /// in the gap; the threshold must still sit midway between the classes' values, not at
+    /// the edge of the first empty bin (which sent a dark 38 to the bright side).
+    #[test]
+    fn thresholds_sit_midway_across_empty_bins() {
+        let mut rows = Vec::new();
+        let mut y = Vec::new();
+        for v in (0..=36).step_by(2) {
+            rows.push(vec![v as f32]);
+            y.push(0);
+        }
+        for v in (201..=239).step_by(2) {
+            rows.push(vec![v as f32]);
+            y.push(1);
+        }
+        let x = Matrix::from_rows(&rows).unwrap();
+        let probe = Matrix::from_rows(&[[44.0f32], [190.0]]).unwrap();
+        for seed in 0..16 {
+            let f = ForestParams::new()
+                .n_trees(5)
+                .min_samples_split(2)
+                .seed(seed)
+                .fit(&x, &y, 2)
+                .unwrap();
+            assert_eq!(
+                f.predict_proba(&probe).unwrap().as_slice(),
+                &[1.0, 0.0, 0.0, 1.0],
+                "seed {seed}"
+            );
+        }
     }
 
     #[test]
