@@ -2,9 +2,13 @@
 //!
 //! A [`Store`] is built from a URL ([`Store::from_url`]): `file:///abs/dir` (a local
 //! directory), `memory://` (in-process, for tests) or `s3://BUCKET` (any S3-compatible
-//! server). Keys are `/`-separated strings such as `ml-training/mnist-images-2k/3/00042.png`.
+//! server; [`S3Settings`] says how the endpoint, credentials and plain-HTTP rule come from the
+//! environment, and `s3://` alone uses `$S3_BUCKET`). Keys are `/`-separated strings such as `ml-training/mnist-images-2k/3/00042.png`.
 //! The store adds what the workflow needs on top of `object_store`: errors that name the key,
 //! sorted listings, prefix deletion and concurrent directory upload.
+//!
+//! With the `conformance` feature, [`conformance`] holds the checks every backend must pass
+//! and [`test_server`] starts a real S3 server (s3s-fs) on loopback for tests.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -18,8 +22,12 @@
 //! # });
 //! ```
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod s3;
+#[cfg(feature = "conformance")]
+pub mod test_server;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,7 +40,7 @@ use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 
 pub use error::{Error, Result};
-pub use s3::S3Settings;
+pub use s3::{ENV_NAMES, S3Settings, SECRET_ENV_NAMES, SettingsError, is_local_host};
 
 /// How many requests directory upload and bulk reads keep in flight by default.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -76,17 +84,15 @@ impl Store {
                 )
             }
             "s3" => {
-                let bucket = parsed
-                    .host_str()
-                    .filter(|b| !b.is_empty())
-                    .ok_or_else(|| invalid("no bucket name"))?;
+                // `s3://` alone means the bucket of `S3_BUCKET`, as in the original workflow.
+                let bucket = parsed.host_str().unwrap_or_default();
                 if !matches!(parsed.path(), "" | "/") {
                     return Err(invalid(
                         "a path after the bucket is not supported; use key prefixes instead",
                     ));
                 }
                 S3Settings::from_env(bucket)
-                    .build()
+                    .and_then(|settings| settings.build())
                     .map_err(|e| invalid(&e.to_string()))?
             }
             other => {
@@ -147,7 +153,7 @@ impl Store {
         // Owned futures: a stream of futures borrowing `keys` trips the compiler's
         // higher-ranked lifetime check once callers need `Send`.
         let store = self.clone();
-        let fetches = keys.to_vec().into_iter().map(move |key| {
+        let fetches = keys.iter().cloned().map(move |key| {
             let store = store.clone();
             async move { store.get(&key).await }
         });
@@ -351,13 +357,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused() {
-        for url in [
-            "nope",
-            "ftp://x",
-            "s3://",
-            "s3://bucket/path",
-            "file://relative",
-        ] {
+        for url in ["nope", "ftp://x", "s3://bucket/path", "file://relative"] {
             let err = Store::from_url(url).unwrap_err();
             assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
         }
