@@ -38,6 +38,69 @@ pub enum Command {
     S3(S3Command),
     /// Classify image files with a published model
     Predict(PredictArgs),
+    /// Serve the workflow functions over HTTP with CloudEvents (Knative services)
+    Serve(ServeArgs),
+    /// Run one function from a Knative JobSink event file and post its follow-up events
+    Job(JobArgs),
+}
+
+/// Where `mltrain run` (and a served driver) runs the stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// In this process
+    Local,
+    /// Over HTTP, at the URLs of --function-url / --functions-url
+    Http,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// URLs of one function's replicas: NAME=URL[,URL...] (repeatable; overrides --functions-url)
+    #[arg(long, value_name = "NAME=URL[,URL...]")]
+    pub function_url: Vec<String>,
+    /// Base URL serving every function at BASE/<function>
+    #[arg(long, value_name = "BASE", env = "MLTRAIN_FUNCTIONS_URL")]
+    pub functions_url: Option<String>,
+    /// Seconds one function call may take before it is retried
+    #[arg(long, value_name = "SECS", default_value_t = 900)]
+    pub timeout: u64,
+    /// Attempts per function call, over the URLs given for it
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub attempts: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve only this function (repeatable) [default: all: partition, pca, rf, validation, driver]
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<mltrain_serve::Function>,
+    /// Port to listen on; 0 picks a free one (printed on stdout)
+    #[arg(long, env = "PORT", default_value_t = mltrain_serve::DEFAULT_PORT)]
+    pub port: u16,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Where the served driver runs the stages
+    #[arg(long, value_enum, default_value_t = BackendKind::Local)]
+    pub backend: BackendKind,
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Functions of one stage the served driver runs at once
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
+    /// Where event-flow steps post their follow-up events (a channel or broker URL)
+    #[arg(long, value_name = "URL", env = "K_SINK")]
+    pub sink: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// The event to run: structured-mode CloudEvent JSON
+    #[arg(long, value_name = "PATH", env = "MLTRAIN_EVENT_FILE", default_value = mltrain_serve::JOBSINK_EVENT_FILE)]
+    pub event_file: PathBuf,
+    /// Where to post the follow-up events; without it they are printed on stdout
+    #[arg(long, value_name = "URL", env = "K_SINK")]
+    pub sink: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +144,11 @@ pub struct RunArgs {
     /// Print the report as one JSON object on stdout (no progress bars)
     #[arg(long)]
     pub json: bool,
+    /// Where the stages run
+    #[arg(long, value_enum, default_value_t = BackendKind::Local)]
+    pub backend: BackendKind,
+    #[command(flatten)]
+    pub http: HttpArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,14 +1,23 @@
 //! One file per subcommand.
 
 mod dataset;
+mod job;
 mod predict;
 mod run;
 mod s3;
+mod serve;
 
 use anyhow::{Context, Result};
 use mltrain_store::Store;
 
-use crate::cli::{Cli, Command, Global};
+use std::time::Duration;
+
+use mltrain_serve::{Backend, ClientConfig, Endpoints, HttpFunctions};
+use mltrain_workflow::driver::Local;
+use mltrain_workflow::stages::Ctx;
+
+use crate::cli::{BackendKind, Cli, Command, Global, HttpArgs};
+use crate::exit::BadInput;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
@@ -16,6 +25,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Dataset(cmd) => dataset::dataset(cmd),
         Command::S3(cmd) => s3::s3(&cli.global, cmd),
         Command::Predict(args) => predict::predict(&cli.global, args),
+        Command::Serve(args) => serve::serve(&cli.global, args),
+        Command::Job(args) => job::job(&cli.global, args),
     }
 }
 
@@ -39,6 +50,50 @@ pub fn open_store(global: &Global) -> Result<Store> {
         }
     };
     Ok(Store::from_url(&url)?)
+}
+
+/// The stages' backend of `--backend`: this process, or the URLs of `--function-url` and
+/// `--functions-url`.
+pub fn backend(
+    kind: BackendKind,
+    http: &HttpArgs,
+    store: &Store,
+    concurrency: usize,
+) -> Result<Backend> {
+    let ctx = Ctx::new(store.clone());
+    if kind == BackendKind::Local {
+        if !http.function_url.is_empty() || http.functions_url.is_some() {
+            return Err(
+                BadInput("--function-url and --functions-url need --backend http".into()).into(),
+            );
+        }
+        return Ok(Backend::Local(Local { ctx }));
+    }
+    let mut endpoints = match &http.functions_url {
+        Some(base) => Endpoints::with_base(base).map_err(|e| BadInput(e.to_string()))?,
+        None => Endpoints::default(),
+    };
+    for spec in &http.function_url {
+        endpoints.add(spec).map_err(|e| BadInput(e.to_string()))?;
+    }
+    let missing = endpoints.missing_stages();
+    if !missing.is_empty() {
+        let names: Vec<_> = missing.iter().map(|f| f.name()).collect();
+        return Err(BadInput(format!(
+            "--backend http needs a URL for every stage; none for {} (use --function-url NAME=URL or --functions-url BASE)",
+            names.join(", ")
+        ))
+        .into());
+    }
+    let config = ClientConfig {
+        timeout: Duration::from_secs(http.timeout.max(1)),
+        attempts: http.attempts.max(1),
+        concurrency: concurrency.max(1),
+        ..ClientConfig::default()
+    };
+    let functions =
+        HttpFunctions::new(endpoints, config).context("cannot build the HTTP client")?;
+    Ok(Backend::Http(functions))
 }
 
 /// A multi-threaded runtime for the async store and workflow.

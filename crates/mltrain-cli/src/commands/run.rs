@@ -4,10 +4,9 @@ use std::io::IsTerminal;
 
 use anyhow::{Context, Result};
 use mltrain_store::Store;
-use mltrain_workflow::driver::{self, Local};
+use mltrain_workflow::driver;
 use mltrain_workflow::params::{DEFAULT_PREFIX, Params, TestSplit};
 use mltrain_workflow::report::Report;
-use mltrain_workflow::stages::Ctx;
 
 use crate::cli::{Global, RunArgs};
 use crate::progress::Bars;
@@ -33,6 +32,7 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         resize: args.resize,
     };
     params.check()?;
+    let backend = super::backend(args.backend, &args.http, &store, args.concurrency)?;
     let bars = Bars::new(!args.json && std::io::stderr().is_terminal());
     let run_id = mltrain_workflow::layout::new_run_id();
 
@@ -40,10 +40,7 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         if params.prefix == DEFAULT_PREFIX {
             seed_default_data(&store, &bars).await?;
         }
-        let local = Local {
-            ctx: Ctx::new(store.clone()),
-        };
-        driver::run(&local, &params, &run_id, args.concurrency, &bars)
+        driver::run(&backend, &params, &run_id, args.concurrency, &bars)
             .await
             .context(format!("run {run_id} failed; nothing was published"))
     })?;

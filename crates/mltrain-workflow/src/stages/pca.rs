@@ -54,16 +54,12 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
     let components = params.components;
 
     let (basis, shares) = blocking("pca", move || -> Result<_> {
-        let basis = PcaParams::new(components)
-            .fit(&x)
+        let (basis, z) = PcaParams::new(components)
+            .fit_transform(x)
             .map_err(|source| Error::Compute {
                 stage: "pca",
                 source,
             })?;
-        let z = basis.transform(&x).map_err(|source| Error::Compute {
-            stage: "pca",
-            source,
-        })?;
         Ok((basis, split_stratified(&z, &labels, n_shares)))
     })
     .await??;
