@@ -90,7 +90,7 @@ async fn shutdown_signal() {
 }
 
 enum Reply {
-    Event(Event),
+    Event(Box<Event>),
     Accepted,
 }
 
@@ -116,7 +116,7 @@ async fn handle(
     match result {
         Ok(Reply::Event(reply)) => {
             eprintln!("{function} 200 {seconds:.3}s id={id}");
-            events::to_response(reply, structured)
+            events::to_response(*reply, structured)
         }
         Ok(Reply::Accepted) => {
             eprintln!("{function} 202 {seconds:.3}s id={id}");
@@ -145,7 +145,9 @@ async fn run(state: &AppState, function: Function, event: &Event) -> Result<Repl
                     Ok(Reply::Accepted)
                 }
                 (None, 0) => Ok(Reply::Accepted),
-                (None, 1) => Ok(Reply::Event(next.into_iter().next().expect("one event"))),
+                (None, 1) => Ok(Reply::Event(Box::new(
+                    next.into_iter().next().expect("one event"),
+                ))),
                 (None, events) => Err(Error::NoSink { function, events }),
             }
         }
@@ -159,12 +161,12 @@ async fn run(state: &AppState, function: Function, event: &Event) -> Result<Repl
         // (so a plain `curl` with any ce-type works).
         _ => {
             let out = state.runner.invoke(function, event).await?;
-            Ok(Reply::Event(events::new_event(
+            Ok(Reply::Event(Box::new(events::new_event(
                 function,
                 &function.response_type(),
                 Some(&out.run_id),
                 &out.data,
-            )?))
+            )?)))
         }
     }
 }
