@@ -1,12 +1,20 @@
 //! The driver: runs partition → pca (fan-out) → rf (fan-out) → validation (fan-in) through a
-//! [`Functions`] backend, with bounded concurrency, and returns the report.
+//! [`Functions`] backend, with bounded concurrency and retries, and returns the report.
+//!
+//! [`run`] starts a run; [`resume`] finishes one, re-running only the stages whose outputs
+//! are missing or invalid. Both are safe because every stage is idempotent: the same input
+//! rewrites the same outputs.
 
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
+use mltrain_store::Store;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::layout::RunLayout;
+use crate::objects::{self, KeyList, Rows};
 use crate::params::Params;
 use crate::report::{Report, StageTimes};
 use crate::stages::{
@@ -74,6 +82,8 @@ pub trait Progress: Send + Sync {
     fn stage_started(&self, _stage: Stage, _tasks: usize) {}
     fn task_finished(&self, _stage: Stage) {}
     fn stage_finished(&self, _stage: Stage, _seconds: f64) {}
+    /// A function failed in a way that may pass on a second try; it is being retried.
+    fn retrying(&self, _function: &str, _attempt: u32, _error: &Error) {}
 }
 
 /// A [`Progress`] that ignores everything.
@@ -81,7 +91,49 @@ pub trait Progress: Send + Sync {
 pub struct Quiet;
 impl Progress for Quiet {}
 
-/// Runs the whole workflow as run `run_id`, at most `concurrency` functions of a stage at once.
+/// How the driver runs functions.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Functions of one stage running at once.
+    pub concurrency: usize,
+    /// Tries per function, the first included; only retryable failures are tried again.
+    pub attempts: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub backoff: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            attempts: 4,
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What a run already has, found by [`inspect`]; the driver skips those functions.
+#[derive(Debug, Clone, Default)]
+pub struct Done {
+    pub partition: Option<PartitionOutput>,
+    pub pca: BTreeMap<usize, PcaOutput>,
+    pub rf: BTreeMap<(usize, usize), RfOutput>,
+    /// The report of a run that already published its model.
+    pub report: Option<Report>,
+}
+
+impl Done {
+    /// How many functions will not run again.
+    pub fn count(&self) -> usize {
+        usize::from(self.partition.is_some())
+            + self.pca.len()
+            + self.rf.len()
+            + usize::from(self.report.is_some())
+    }
+}
+
+/// Runs the whole workflow as run `run_id`, at most `concurrency` functions of a stage at
+/// once, with the default retries.
 pub async fn run<F: Functions>(
     functions: &F,
     params: &Params,
@@ -89,20 +141,221 @@ pub async fn run<F: Functions>(
     concurrency: usize,
     progress: &dyn Progress,
 ) -> Result<Report> {
+    let options = Options {
+        concurrency,
+        ..Options::default()
+    };
+    run_with(functions, params, run_id, &options, progress).await
+}
+
+/// Runs the whole workflow as run `run_id`. The partition stage records the parameters in
+/// the run's folder first, so that an interrupted run can be finished with [`resume`].
+pub async fn run_with<F: Functions>(
+    functions: &F,
+    params: &Params,
+    run_id: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    execute(
+        functions,
+        params,
+        run_id,
+        options,
+        progress,
+        Done::default(),
+    )
+    .await
+}
+
+/// Finishes run `run_id` with the parameters it was started with, re-running only the
+/// functions whose outputs are missing or invalid (damaged, truncated, foreign).
+pub async fn resume<F: Functions>(
+    functions: &F,
+    store: &Store,
+    run_id: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let (params, done) = inspect(store, run_id).await?;
+    execute(functions, &params, run_id, options, progress, done).await
+}
+
+/// Reads what run `run_id` has produced so far. Every object is decoded, so a corrupted one
+/// counts as missing and its function runs again.
+pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
+    if !crate::layout::valid_run_id(run_id) {
+        return Err(Error::InvalidArgument {
+            name: "--resume",
+            reason: format!("`{run_id}` is not a run id"),
+        });
+    }
+    let layout = RunLayout::new(run_id);
+    let params: Params = match store.get(&layout.params()).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::InvalidArgument {
+            name: "--resume",
+            reason: format!("`{}` is not a run's parameters: {e}", layout.params()),
+        })?,
+        Err(mltrain_store::Error::NotFound { .. }) => {
+            return Err(Error::InvalidArgument {
+                name: "--resume",
+                reason: format!(
+                    "no run `{run_id}` in {} (no {})",
+                    store.url(),
+                    layout.params()
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     params.check()?;
+    let mut done = Done::default();
+
+    // A published model means validation succeeded: the run is complete.
+    if objects::get::<objects::Model>(store, &layout.model())
+        .await
+        .is_ok()
+    {
+        if let Ok(bytes) = store.get(&layout.report()).await {
+            if let Ok(report) = serde_json::from_slice::<Report>(&bytes) {
+                done.report = Some(report);
+                return Ok((params, done));
+            }
+        }
+    }
+
+    let lists: Vec<Option<KeyList>> = futures::future::join_all(
+        (0..params.num_pca)
+            .map(|i| layout.partition(i))
+            .chain([layout.test_list()])
+            .map(|k| {
+                let store = store.clone();
+                async move { objects::get::<KeyList>(&store, &k).await.ok() }
+            }),
+    )
+    .await;
+    if let Some(lists) = lists.into_iter().collect::<Option<Vec<KeyList>>>() {
+        let (test, parts) = lists.split_last().expect("num_pca + 1 lists");
+        done.partition = Some(PartitionOutput {
+            classes: test.classes.clone(),
+            image_size: test.image_size,
+            partitions: (0..params.num_pca).map(|i| layout.partition(i)).collect(),
+            test_list: layout.test_list(),
+            train_images: parts.iter().map(|l| l.items.len()).sum(),
+            test_images: test.items.len(),
+        });
+    } else {
+        // Without the partition every later output is suspect: run everything again.
+        return Ok((params, done));
+    }
+
+    for i in 0..params.num_pca {
+        let Ok(basis) = objects::get::<mltrain_core::pca::Pca>(store, &layout.basis(i)).await
+        else {
+            continue;
+        };
+        let shares: Vec<String> = (0..params.forests_of(i))
+            .map(|j| layout.share(i, j))
+            .collect();
+        let mut all = true;
+        for key in &shares {
+            all &= objects::get::<Rows>(store, key).await.is_ok();
+        }
+        if all {
+            let images = objects::get::<KeyList>(store, &layout.partition(i))
+                .await
+                .map(|l| l.items.len())
+                .unwrap_or(0);
+            let out = PcaOutput {
+                index: i,
+                basis: layout.basis(i),
+                shares,
+                images,
+                explained_variance_ratio: basis.explained_variance_ratio(),
+            };
+            done.pca.insert(i, out);
+        }
+    }
+    for (&i, _) in done.pca.iter() {
+        for j in 0..params.forests_of(i) {
+            let key = layout.forest(i, j);
+            if objects::get::<mltrain_core::forest::Forest>(store, &key)
+                .await
+                .is_ok()
+            {
+                done.rf.insert(
+                    (i, j),
+                    RfOutput {
+                        pca_index: i,
+                        share_index: j,
+                        forest: key,
+                        rows: 0,
+                    },
+                );
+            }
+        }
+    }
+    Ok((params, done))
+}
+
+/// Calls `f` until it succeeds, fails for good, or `options.attempts` are used up; waits
+/// `backoff`, doubling, between tries. Only retryable errors are tried again.
+async fn with_retries<T, Fut>(
+    name: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    mut f: impl FnMut() -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    let mut wait = options.backoff;
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Ok(out) => return Ok(out),
+            Err(e) if e.is_retryable() && attempt < options.attempts.max(1) => {
+                progress.retrying(name, attempt, &e);
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+                attempt += 1;
+            }
+            Err(e) => return Err(e.in_stage(name)),
+        }
+    }
+}
+
+async fn execute<F: Functions>(
+    functions: &F,
+    params: &Params,
+    run_id: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    mut done: Done,
+) -> Result<Report> {
+    params.check()?;
+    if let Some(report) = done.report.take() {
+        return Ok(report);
+    }
     let started = Instant::now();
-    let concurrency = concurrency.max(1);
+    let concurrency = options.concurrency.max(1);
     let mut times = StageTimes::default();
 
     let t = Instant::now();
     progress.stage_started(Stage::Partition, 1);
-    let part = functions
-        .partition(PartitionInput {
-            run_id: run_id.to_string(),
-            params: params.clone(),
-        })
-        .await
-        .map_err(|e| e.in_stage("partition"))?;
+    let part = match done.partition.take() {
+        Some(part) => part,
+        None => {
+            let input = PartitionInput {
+                run_id: run_id.to_string(),
+                params: params.clone(),
+            };
+            with_retries("partition", options, progress, || {
+                functions.partition(input.clone())
+            })
+            .await?
+        }
+    };
     times.partition = t.elapsed().as_secs_f64();
     progress.task_finished(Stage::Partition);
     progress.stage_finished(Stage::Partition, times.partition);
@@ -111,6 +364,7 @@ pub async fn run<F: Functions>(
     progress.stage_started(Stage::Pca, params.num_pca);
     let mut pcas: Vec<PcaOutput> =
         futures::stream::iter(part.partitions.iter().enumerate().map(|(index, key_list)| {
+            let known = done.pca.remove(&index);
             let input = PcaInput {
                 run_id: run_id.to_string(),
                 index,
@@ -118,12 +372,16 @@ pub async fn run<F: Functions>(
                 params: params.clone(),
             };
             async move {
-                let out = functions
-                    .pca(input)
-                    .await
-                    .map_err(|e| e.in_stage(format!("pca-{index}")))?;
+                let out = match known {
+                    Some(out) => out,
+                    None => {
+                        let name = format!("pca-{index}");
+                        with_retries(&name, options, progress, || functions.pca(input.clone()))
+                            .await?
+                    }
+                };
                 progress.task_finished(Stage::Pca);
-                Ok::<_, crate::Error>(out)
+                Ok::<_, Error>(out)
             }
         }))
         .buffer_unordered(concurrency)
@@ -135,33 +393,35 @@ pub async fn run<F: Functions>(
 
     let t = Instant::now();
     progress.stage_started(Stage::Rf, params.num_rf);
-    let jobs: Vec<RfInput> = pcas
-        .iter()
-        .flat_map(|p| {
-            p.shares
-                .iter()
-                .enumerate()
-                .map(|(share_index, share)| RfInput {
-                    run_id: run_id.to_string(),
-                    pca_index: p.index,
-                    share_index,
-                    share: share.clone(),
-                    n_classes: part.classes.len(),
-                    params: params.clone(),
-                })
-        })
-        .collect();
-    let mut forests: Vec<RfOutput> = futures::stream::iter(jobs.into_iter().map(|input| {
-        let name = format!("rf-{}-{}", input.pca_index, input.share_index);
-        async move {
-            let out = functions.rf(input).await.map_err(|e| e.in_stage(name))?;
-            progress.task_finished(Stage::Rf);
-            Ok::<_, crate::Error>(out)
+    let mut jobs: Vec<(RfInput, Option<RfOutput>)> = Vec::with_capacity(params.num_rf);
+    for p in &pcas {
+        for (share_index, share) in p.shares.iter().enumerate() {
+            let input = RfInput {
+                run_id: run_id.to_string(),
+                pca_index: p.index,
+                share_index,
+                share: share.clone(),
+                n_classes: part.classes.len(),
+                params: params.clone(),
+            };
+            jobs.push((input, done.rf.remove(&(p.index, share_index))));
         }
-    }))
-    .buffer_unordered(concurrency)
-    .try_collect()
-    .await?;
+    }
+    let mut forests: Vec<RfOutput> =
+        futures::stream::iter(jobs.into_iter().map(|(input, known)| async move {
+            let out = match known {
+                Some(out) => out,
+                None => {
+                    let name = format!("rf-{}-{}", input.pca_index, input.share_index);
+                    with_retries(&name, options, progress, || functions.rf(input.clone())).await?
+                }
+            };
+            progress.task_finished(Stage::Rf);
+            Ok::<_, Error>(out)
+        }))
+        .buffer_unordered(concurrency)
+        .try_collect()
+        .await?;
     forests.sort_by_key(|f| (f.pca_index, f.share_index));
     times.rf = t.elapsed().as_secs_f64();
     progress.stage_finished(Stage::Rf, times.rf);
@@ -184,11 +444,11 @@ pub async fn run<F: Functions>(
         elapsed_seconds: started.elapsed().as_secs_f64(),
         explained_variance_ratio: pcas.iter().map(|p| p.explained_variance_ratio).collect(),
     };
-    let mut report = functions
-        .validation(input)
-        .await
-        .map_err(|e| e.in_stage("validation"))?
-        .report;
+    let mut report = with_retries("validation", options, progress, || {
+        functions.validation(input.clone())
+    })
+    .await?
+    .report;
     progress.task_finished(Stage::Validation);
     progress.stage_finished(Stage::Validation, report.stages.validation);
     report.total_seconds = started.elapsed().as_secs_f64();

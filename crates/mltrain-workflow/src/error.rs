@@ -25,6 +25,14 @@ pub enum Error {
     #[error("too few images: {reason}")]
     TooFewImages { reason: String },
 
+    /// More images under a prefix than the limit allows.
+    #[error("`{prefix}` holds {count} objects, over the limit of {limit} images per prefix")]
+    TooManyImages {
+        prefix: String,
+        count: usize,
+        limit: usize,
+    },
+
     /// A test image whose class the training data does not have.
     #[error("test image `{key}` has class `{class}`, which the training data does not have")]
     UnknownTestClass { class: String, key: String },
@@ -91,6 +99,7 @@ impl Error {
             | Error::NotInClassFolder { .. }
             | Error::OneClass { .. }
             | Error::TooFewImages { .. }
+            | Error::TooManyImages { .. }
             | Error::UnknownTestClass { .. }
             | Error::Image { .. } => true,
             Error::Compute { source, .. } => matches!(

@@ -51,6 +51,11 @@ impl RunLayout {
         format!("{}/rf-{pca}-{share}", self.dir())
     }
 
+    /// The run's parameters, written by the driver before any stage runs (for `--resume`).
+    pub fn params(&self) -> String {
+        format!("{}/params.json", self.dir())
+    }
+
     pub fn report(&self) -> String {
         format!("{}/validation/report.json", self.dir())
     }

@@ -16,11 +16,13 @@ pub use validation::{ForestRef, ValidationInput, ValidationOutput, validation};
 use crate::error::{Error, Result};
 use crate::objects::KeyList;
 
-/// What every stage runs with: the store, and how many requests to keep in flight.
+/// What every stage runs with: the store, how many requests to keep in flight, and the
+/// limits that keep hostile or mistaken input from exhausting memory.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub store: Store,
     pub io_concurrency: usize,
+    pub limits: Limits,
 }
 
 impl Ctx {
@@ -28,6 +30,25 @@ impl Ctx {
         Self {
             store,
             io_concurrency: mltrain_store::DEFAULT_CONCURRENCY,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Input size limits; exceeding one is a clear bad-input error, never an out-of-memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Images under one prefix (training or test).
+    pub max_images: usize,
+    /// Pixels of one image, checked from its header before its pixels are decoded.
+    pub max_image_pixels: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_images: 5_000_000,
+            max_image_pixels: mltrain_core::image::DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -55,8 +76,11 @@ async fn load_images(
     let keys: Vec<String> = list.items.iter().map(|i| i.key.clone()).collect();
     let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
     let size = list.image_size;
+    let max_pixels = ctx.limits.max_image_pixels;
     let decoded = blocking(stage, move || {
-        let decoder = mltrain_core::image::FeatureDecoder::new().resize(resize);
+        let decoder = mltrain_core::image::FeatureDecoder::new()
+            .resize(resize)
+            .max_pixels(max_pixels);
         mltrain_core::image::decode_batch(&bytes, size, &decoder)
     })
     .await?;

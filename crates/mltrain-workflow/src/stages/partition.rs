@@ -46,6 +46,12 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         });
     }
     let layout = RunLayout::new(&run_id);
+    // The run's parameters first: `--resume` reads them back.
+    let json = serde_json::to_vec_pretty(&params).map_err(|e| Error::Task {
+        stage: "partition",
+        reason: e.to_string(),
+    })?;
+    ctx.store.put(&layout.params(), json.into()).await?;
     let mut by_class = list_classes(ctx, &params.prefix).await?;
     let classes: Vec<String> = by_class.keys().cloned().collect();
     if classes.len() < 2 {
@@ -185,6 +191,13 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
 async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<String>>> {
     let prefix = prefix.trim_matches('/');
     let listed = ctx.store.list(prefix).await?;
+    if listed.len() > ctx.limits.max_images {
+        return Err(Error::TooManyImages {
+            prefix: prefix.to_string(),
+            count: listed.len(),
+            limit: ctx.limits.max_images,
+        });
+    }
     if listed.is_empty() {
         return Err(Error::EmptyPrefix {
             prefix: prefix.to_string(),

@@ -1,0 +1,401 @@
+//! Faults injected into the local backend: flaky and broken functions, corrupted
+//! intermediates, interrupted runs finished with `resume`, and concurrent runs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mltrain_store::Store;
+use mltrain_workflow::driver::{self, Functions, Local, Options, Quiet};
+use mltrain_workflow::objects;
+use mltrain_workflow::params::Params;
+use mltrain_workflow::stages::{
+    Ctx, PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput, ValidationInput,
+    ValidationOutput,
+};
+use mltrain_workflow::{Error, Result, layout};
+
+/// What an injected fault does to one named function ("partition", "pca-1", "rf-0-1", ...).
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Fails with a retryable error this many times, then works.
+    FailTimes(u32),
+    /// Always fails with a retryable error.
+    Always,
+    /// Always fails with a non-retryable error.
+    Fatal,
+    /// Runs, then flips a byte of the object at this key of the store.
+    CorruptAfter(&'static str),
+}
+
+/// The local backend with faults injected by function name, counting calls.
+struct Faulty {
+    local: Local,
+    faults: HashMap<String, Fault>,
+    calls: Mutex<HashMap<String, u32>>,
+}
+
+impl Faulty {
+    fn new(store: &Store, faults: &[(&str, Fault)]) -> Self {
+        Self {
+            local: Local {
+                ctx: Ctx::new(store.clone()),
+            },
+            faults: faults.iter().map(|(k, f)| (k.to_string(), *f)).collect(),
+            calls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn calls(&self, name: &str) -> u32 {
+        self.calls.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+
+    fn total_calls(&self) -> u32 {
+        self.calls.lock().unwrap().values().sum()
+    }
+
+    /// Counts the call and returns the injected failure, if any, before the function runs.
+    fn before(&self, name: &str) -> Result<()> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            let n = calls.entry(name.to_string()).or_default();
+            *n += 1;
+            *n
+        };
+        let transient = || Error::Task {
+            stage: "injected",
+            reason: format!("injected transient fault in {name}"),
+        };
+        match self.faults.get(name) {
+            Some(Fault::FailTimes(k)) if n <= *k => Err(transient()),
+            Some(Fault::Always) => Err(transient()),
+            Some(Fault::Fatal) => Err(Error::InvalidArgument {
+                name: "injected",
+                reason: format!("fatal fault in {name}"),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn after(&self, name: &str) {
+        if let Some(Fault::CorruptAfter(key)) = self.faults.get(name) {
+            let store = &self.local.ctx.store;
+            let key = format!("{}/{key}", layout::RunLayout::new(RUN).dir());
+            let mut bytes = store.get(&key).await.unwrap().to_vec();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0x55;
+            store.put(&key, bytes.into()).await.unwrap();
+        }
+    }
+}
+
+impl Functions for Faulty {
+    async fn partition(&self, input: PartitionInput) -> Result<PartitionOutput> {
+        self.before("partition")?;
+        let out = self.local.partition(input).await?;
+        self.after("partition").await;
+        Ok(out)
+    }
+    async fn pca(&self, input: PcaInput) -> Result<PcaOutput> {
+        let name = format!("pca-{}", input.index);
+        self.before(&name)?;
+        let out = self.local.pca(input).await?;
+        self.after(&name).await;
+        Ok(out)
+    }
+    async fn rf(&self, input: RfInput) -> Result<RfOutput> {
+        let name = format!("rf-{}-{}", input.pca_index, input.share_index);
+        self.before(&name)?;
+        let out = self.local.rf(input).await?;
+        self.after(&name).await;
+        Ok(out)
+    }
+    async fn validation(&self, input: ValidationInput) -> Result<ValidationOutput> {
+        self.before("validation")?;
+        let out = self.local.validation(input).await?;
+        self.after("validation").await;
+        Ok(out)
+    }
+}
+
+const RUN: &str = "faulty-run";
+
+fn params() -> Params {
+    Params {
+        prefix: "digits".into(),
+        num_pca: 2,
+        num_rf: 4,
+        trees: 30,
+        ..Params::default()
+    }
+}
+
+fn fast_retries() -> Options {
+    Options {
+        concurrency: 4,
+        attempts: 3,
+        backoff: Duration::from_millis(1),
+    }
+}
+
+async fn store_with_digits() -> Store {
+    let store = common::memory();
+    common::put_digits(&store, "digits", 0..600).await;
+    store
+}
+
+/// The ensemble a clean run produces, to compare faulty runs against.
+async fn clean_model(store: &Store) -> mltrain_core::ensemble::Ensemble {
+    let report = driver::run(
+        &Local {
+            ctx: Ctx::new(store.clone()),
+        },
+        &params(),
+        "clean",
+        4,
+        &Quiet,
+    )
+    .await
+    .unwrap();
+    objects::load_model(store, &report.model_key)
+        .await
+        .unwrap()
+        .ensemble
+}
+
+fn models(store: &Store) -> impl std::future::Future<Output = Vec<String>> + '_ {
+    async move {
+        store
+            .list(layout::MODELS)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_function_that_fails_once_is_retried_and_the_model_is_the_same() {
+    let store = store_with_digits().await;
+    let clean = clean_model(&store).await;
+    let faulty = Faulty::new(
+        &store,
+        &[
+            ("pca-1", Fault::FailTimes(1)),
+            ("rf-0-1", Fault::FailTimes(2)),
+            ("validation", Fault::FailTimes(1)),
+        ],
+    );
+    let report = driver::run_with(&faulty, &params(), RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            faulty.calls("pca-1"),
+            faulty.calls("rf-0-1"),
+            faulty.calls("validation")
+        ),
+        (2, 3, 2)
+    );
+    assert_eq!(faulty.calls("pca-0"), 1);
+    let model = objects::load_model(&store, &report.model_key)
+        .await
+        .unwrap();
+    assert_eq!(model.ensemble, clean);
+}
+
+#[tokio::test]
+async fn a_function_that_always_fails_gives_a_clear_error_and_no_model() {
+    let store = store_with_digits().await;
+    let faulty = Faulty::new(&store, &[("rf-1-0", Fault::Always)]);
+    let err = driver::run_with(&faulty, &params(), RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(faulty.calls("rf-1-0"), 3, "tried `attempts` times");
+    assert!(err.to_string().contains("stage rf-1-0 failed"), "{err}");
+    assert!(!err.is_bad_input());
+    assert!(models(&store).await.is_empty(), "nothing published");
+}
+
+#[tokio::test]
+async fn a_fatal_error_is_not_retried() {
+    let store = store_with_digits().await;
+    let faulty = Faulty::new(&store, &[("pca-0", Fault::Fatal)]);
+    let err = driver::run_with(&faulty, &params(), RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(faulty.calls("pca-0"), 1);
+    assert!(err.to_string().contains("stage pca-0 failed"), "{err}");
+    assert!(models(&store).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_corrupted_intermediate_is_detected_by_key_and_resume_repairs_it() {
+    let store = store_with_digits().await;
+    let clean = clean_model(&store).await;
+    let faulty = Faulty::new(&store, &[("pca-0", Fault::CorruptAfter("pca-0/share-1"))]);
+    let err = driver::run_with(&faulty, &params(), RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap_err();
+    let chain = error_chain(&err);
+    assert!(chain.contains("stage rf-0-1 failed"), "{chain}");
+    assert!(
+        chain.contains("pca-0/share-1") && chain.contains("checksum mismatch"),
+        "{chain}"
+    );
+    assert_eq!(
+        faulty.calls("rf-0-1"),
+        1,
+        "corruption is not retried blindly"
+    );
+    assert!(
+        models(&store).await.iter().all(|k| !k.contains(RUN)),
+        "nothing published"
+    );
+
+    // resume finds the damaged share invalid, runs pca-0 again (rewriting the same share)
+    // and the forests that were missing, and publishes the same model as a clean run.
+    let again = Faulty::new(&store, &[]);
+    let report = driver::resume(&again, &store, RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.calls("partition"),
+            again.calls("pca-0"),
+            again.calls("pca-1")
+        ),
+        (0, 1, 0)
+    );
+    assert_eq!(again.calls("rf-0-1"), 1);
+    assert_eq!(
+        objects::load_model(&store, &report.model_key)
+            .await
+            .unwrap()
+            .ensemble,
+        clean
+    );
+}
+
+#[tokio::test]
+async fn resume_reruns_only_what_is_missing() {
+    let store = store_with_digits().await;
+    let clean = clean_model(&store).await;
+    let faulty = Faulty::new(&store, &[("validation", Fault::Fatal)]);
+    assert!(
+        driver::run_with(&faulty, &params(), RUN, &fast_retries(), &Quiet)
+            .await
+            .is_err()
+    );
+    assert!(models(&store).await.iter().all(|k| !k.contains(RUN)));
+
+    let again = Faulty::new(&store, &[]);
+    let report = driver::resume(&again, &store, RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(again.total_calls(), 1, "only validation ran again");
+    assert_eq!(again.calls("validation"), 1);
+    assert_eq!(
+        objects::load_model(&store, &report.model_key)
+            .await
+            .unwrap()
+            .ensemble,
+        clean
+    );
+
+    // A complete run resumes to its report without running anything.
+    let third = Faulty::new(&store, &[]);
+    let same = driver::resume(&third, &store, RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(third.total_calls(), 0);
+    assert_eq!(same.accuracy, report.accuracy);
+
+    let err = driver::resume(&third, &store, "no-such-run", &fast_retries(), &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_bad_input() && err.to_string().contains("no run `no-such-run`"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_at_once_on_the_same_prefix_both_complete() {
+    let store = store_with_digits().await;
+    let local = Local {
+        ctx: Ctx::new(store.clone()),
+    };
+    let p = params();
+    let (a, b) = tokio::join!(
+        driver::run(&local, &p, "together-a", 4, &Quiet),
+        driver::run(&local, &p, "together-b", 4, &Quiet)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a.model_key, b.model_key);
+    let (ma, mb) = (
+        objects::load_model(&store, &a.model_key).await.unwrap(),
+        objects::load_model(&store, &b.model_key).await.unwrap(),
+    );
+    assert_eq!(ma.ensemble, mb.ensemble);
+    assert_eq!(
+        (ma.run_id.as_str(), mb.run_id.as_str()),
+        ("together-a", "together-b")
+    );
+    for run in ["together-a", "together-b"] {
+        let dir = layout::RunLayout::new(run).dir();
+        assert!(
+            store.list(&dir).await.unwrap().len() >= 1 + 2 + 1 + 2 + 4 + 4 + 1,
+            "{run} has its own outputs"
+        );
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        cur = e.source();
+    }
+    out
+}
+
+#[tokio::test]
+async fn inputs_over_the_limits_are_refused_not_loaded() {
+    let store = store_with_digits().await;
+    let mut ctx = Ctx::new(store.clone());
+    ctx.limits.max_images = 100;
+    let err = driver::run(
+        &Local { ctx: ctx.clone() },
+        &params(),
+        "too-many",
+        2,
+        &Quiet,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.is_bad_input());
+    assert!(
+        error_chain(&err).contains("holds 600 objects, over the limit of 100"),
+        "{}",
+        error_chain(&err)
+    );
+
+    ctx.limits = Default::default();
+    ctx.limits.max_image_pixels = 28 * 27;
+    let err = driver::run(&Local { ctx }, &params(), "too-big", 2, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(err.is_bad_input());
+    let chain = error_chain(&err);
+    assert!(
+        chain.contains("28x28 pixels exceeds the limit of 756") && chain.contains("digits/"),
+        "{chain}"
+    );
+    assert!(models(&store).await.is_empty());
+}
