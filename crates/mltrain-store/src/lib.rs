@@ -301,6 +301,7 @@ fn prefix_path(prefix: &str) -> Result<Option<ObjectPath>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
