@@ -141,6 +141,10 @@ pub struct RunArgs {
     /// Functions of one stage running at once
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
+    /// Finish run RUN_ID, re-running only the functions whose outputs are missing or invalid;
+    /// the run's own parameters apply, and the other arguments are ignored
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
     /// Print the report as one JSON object on stdout (no progress bars)
     #[arg(long)]
     pub json: bool,

@@ -9,6 +9,14 @@ use std::process::ExitCode;
 pub struct BadInput(pub String);
 
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    // `mltrain ... | head` closing the pipe early is not a failure worth a message.
+    let broken_pipe = err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return ExitCode::SUCCESS;
+    }
     let mut chain = err.chain();
     if let Some(top) = chain.next() {
         eprintln!("error: {top}");
@@ -23,6 +31,9 @@ fn code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if cause.is::<BadInput>() {
             return 2;
+        }
+        if let Some(e) = cause.downcast_ref::<mltrain_serve::Error>() {
+            return if e.is_bad_input() { 2 } else { 1 };
         }
         if let Some(e) = cause.downcast_ref::<mltrain_workflow::Error>() {
             return if e.is_bad_input() { 2 } else { 1 };

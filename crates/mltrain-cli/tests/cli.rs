@@ -351,3 +351,64 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn resume_finishes_a_damaged_run_with_the_same_model() {
+    let env = Env::new();
+    env.digits("train", 0, 400, "train");
+    let out = env
+        .cmd()
+        .args(["run", "train", "2", "4", "--json", "--trees", "10"])
+        .assert()
+        .success();
+    let report: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let run_id = report["run_id"].as_str().unwrap();
+    let model = env.path(&format!("store/{}", report["model_key"].as_str().unwrap()));
+    let published = std::fs::read(&model).unwrap();
+
+    // Lose a forest and the model, and damage a share: resume redoes just those.
+    let dir = env.path(&format!("store/ml-training/outputs/{run_id}"));
+    std::fs::remove_file(dir.join("rf-1-0")).unwrap();
+    std::fs::write(dir.join("pca-0/share-1"), b"MLTRgarbage").unwrap();
+    std::fs::remove_file(&model).unwrap();
+    let out = env
+        .cmd()
+        .args(["run", "--json", "--resume", run_id])
+        .assert()
+        .success();
+    let resumed: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(resumed["accuracy"], report["accuracy"]);
+    assert_eq!(resumed["run_id"], report["run_id"]);
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        published,
+        "the same model, byte for byte"
+    );
+
+    env.cmd()
+        .args(["run", "--resume", "20200101T000000.000Z-000000"])
+        .assert()
+        .code(2)
+        .stderr(contains("no run"));
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let env = Env::new();
+    env.digits("d", 0, 50, "data");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mltrain"))
+        .env("MLTRAIN_STORE", env.store_url())
+        .args(["s3", "ls", "data"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once, like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+}

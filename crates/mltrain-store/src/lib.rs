@@ -174,6 +174,17 @@ impl Store {
             .await
     }
 
+    /// Whether any object is below `prefix`; reads one listing page at most.
+    pub async fn has_objects(&self, prefix: &str) -> Result<bool> {
+        let prefix_path = prefix_path(prefix)?;
+        let first = self.inner.list(prefix_path.as_ref()).next().await;
+        match first {
+            None => Ok(false),
+            Some(Ok(_)) => Ok(true),
+            Some(Err(e)) => Err(Error::backend("list", prefix, e)),
+        }
+    }
+
     /// Whether an object exists under `key`.
     pub async fn exists(&self, key: &str) -> Result<bool> {
         match self.inner.head(&object_path(key)?).await {

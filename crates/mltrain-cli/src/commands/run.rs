@@ -1,6 +1,6 @@
 //! `mltrain run`: the driver.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, Result};
 use mltrain_store::Store;
@@ -36,19 +36,35 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     let bars = Bars::new(!args.json && std::io::stderr().is_terminal());
     let run_id = mltrain_workflow::layout::new_run_id();
 
+    let options = driver::Options {
+        concurrency: args.concurrency,
+        ..driver::Options::default()
+    };
+
     let report = super::runtime()?.block_on(async {
+        if let Some(run_id) = &args.resume {
+            // The run's own parameters (recorded by its partition stage) apply, not these.
+            return driver::resume(&backend, &store, run_id, &options, &bars)
+                .await
+                .context(format!(
+                    "resuming run {run_id} failed; nothing was published"
+                ));
+        }
         if params.prefix == DEFAULT_PREFIX {
             seed_default_data(&store, &bars).await?;
         }
-        driver::run(&backend, &params, &run_id, args.concurrency, &bars)
+        driver::run_with(&backend, &params, &run_id, &options, &bars)
             .await
-            .context(format!("run {run_id} failed; nothing was published"))
+            .context(format!(
+                "run {run_id} failed; nothing was published (finish it with --resume {run_id})"
+            ))
     })?;
 
+    let mut out = std::io::stdout().lock();
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        print_summary(&report, store.url());
+        print_summary(&mut out, &report, store.url())?;
     }
     Ok(())
 }
@@ -56,7 +72,7 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
 /// Writes the bundled "mnist-images-2k" digits to the default prefix if it is empty, so that
 /// `mltrain run` works on a fresh machine.
 async fn seed_default_data(store: &Store, bars: &Bars) -> Result<()> {
-    if !store.list(DEFAULT_PREFIX).await?.is_empty() {
+    if store.has_objects(DEFAULT_PREFIX).await? {
         return Ok(());
     }
     eprintln!(
@@ -89,22 +105,24 @@ async fn seed_default_data(store: &Store, bars: &Bars) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(r: &Report, store: &str) {
-    println!("run        {}", r.run_id);
-    println!(
+fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Result<()> {
+    writeln!(out, "run        {}", r.run_id)?;
+    writeln!(
+        out,
         "accuracy   {:.4}  ({} test images, {} training images, {} classes, {} forests)",
         r.accuracy,
         r.test_images,
         r.train_images,
         r.classes.len(),
         r.forests
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "stages     partition {:.3}s  pca {:.3}s  rf {:.3}s  validation {:.3}s",
         r.stages.partition, r.stages.pca, r.stages.rf, r.stages.validation
-    );
-    println!("total      {:.3}s", r.total_seconds);
-    println!("model      {}", r.model_key);
-    println!("report     {}", r.report_key);
-    println!("store      {store}");
+    )?;
+    writeln!(out, "total      {:.3}s", r.total_seconds)?;
+    writeln!(out, "model      {}", r.model_key)?;
+    writeln!(out, "report     {}", r.report_key)?;
+    writeln!(out, "store      {store}")
 }
