@@ -78,31 +78,14 @@ impl Runner {
 }
 
 impl Runner {
-    /// Runs the driver on a blocking thread of its own. `driver::run`'s future cannot be
-    /// proven `Send` (its fan-out closures borrow, which trips the compiler's higher-ranked
-    /// lifetime check), and a server handler must be; `block_on` there needs no `Send`.
+    /// Runs the driver over this server's backend.
     async fn drive(
         &self,
         params: mltrain_workflow::params::Params,
         run_id: String,
         concurrency: usize,
     ) -> mltrain_workflow::Result<mltrain_workflow::report::Report> {
-        let backend = self.backend.clone();
-        let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            handle.block_on(driver::run(
-                &backend,
-                &params,
-                &run_id,
-                concurrency,
-                &driver::Quiet,
-            ))
-        })
-        .await
-        .map_err(|e| mltrain_workflow::Error::Task {
-            stage: "driver",
-            reason: e.to_string(),
-        })?
+        driver::run(&self.backend, &params, &run_id, concurrency, &driver::Quiet).await
     }
 }
 

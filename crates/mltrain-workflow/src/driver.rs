@@ -363,12 +363,14 @@ async fn execute<F: Functions>(
     let t = Instant::now();
     progress.stage_started(Stage::Pca, params.num_pca);
     let mut pcas: Vec<PcaOutput> =
-        futures::stream::iter(part.partitions.iter().enumerate().map(|(index, key_list)| {
+        // Owned items: a closure taking borrowed ones makes the driver's future not `Send`
+        // (the compiler cannot prove the borrow for every lifetime).
+        futures::stream::iter(part.partitions.clone().into_iter().enumerate().map(|(index, key_list)| {
             let known = done.pca.remove(&index);
             let input = PcaInput {
                 run_id: run_id.to_string(),
                 index,
-                key_list: key_list.clone(),
+                key_list,
                 params: params.clone(),
             };
             async move {
@@ -453,4 +455,26 @@ async fn execute<F: Functions>(
     progress.stage_finished(Stage::Validation, report.stages.validation);
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Servers spawn the driver on a multi-threaded runtime: its futures must be `Send`.
+    #[test]
+    fn driver_futures_are_send() {
+        let local = Local {
+            ctx: Ctx::new(Store::from_url("memory://").unwrap()),
+        };
+        let params = Params::default();
+        let options = Options::default();
+        let run = run_with(&local, &params, "r", &options, &Quiet);
+        assert_send(&run);
+        let store = local.ctx.store.clone();
+        let resume = resume(&local, &store, "r", &options, &Quiet);
+        assert_send(&resume);
+    }
 }
