@@ -19,10 +19,40 @@ pub struct Member {
 
 /// Forests over shared PCA bases, predicting by soft vote.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "EnsembleData")]
 pub struct Ensemble {
     bases: Vec<Pca>,
     members: Vec<Member>,
     n_classes: usize,
+}
+
+/// An ensemble as stored; decoding goes through [`Ensemble::new`]'s checks.
+#[derive(Deserialize)]
+struct EnsembleData {
+    bases: Vec<Pca>,
+    members: Vec<Member>,
+    n_classes: usize,
+}
+
+impl TryFrom<EnsembleData> for Ensemble {
+    type Error = Error;
+
+    fn try_from(e: EnsembleData) -> Result<Self> {
+        let ensemble = Ensemble::new(e.bases, e.members).map_err(|err| Error::Format {
+            kind: "ensemble",
+            reason: err.to_string(),
+        })?;
+        if ensemble.n_classes != e.n_classes {
+            return Err(Error::Format {
+                kind: "ensemble",
+                reason: format!(
+                    "says {} classes, its forests have {}",
+                    e.n_classes, ensemble.n_classes
+                ),
+            });
+        }
+        Ok(ensemble)
+    }
 }
 
 impl Ensemble {

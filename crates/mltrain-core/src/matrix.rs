@@ -6,10 +6,28 @@ use crate::error::{Error, Result};
 
 /// Dense row-major matrix of `f32`, one sample per row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "MatrixData")]
 pub struct Matrix {
     rows: usize,
     cols: usize,
     data: Vec<f32>,
+}
+
+/// A matrix as stored, before its shape is checked: decoded bytes are never trusted to say
+/// `rows × cols == data.len()`.
+#[derive(Deserialize)]
+struct MatrixData {
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
+}
+
+impl TryFrom<MatrixData> for Matrix {
+    type Error = Error;
+
+    fn try_from(m: MatrixData) -> Result<Self> {
+        Matrix::from_vec(m.rows, m.cols, m.data)
+    }
 }
 
 impl Matrix {

@@ -207,11 +207,45 @@ fn project(x: &Matrix, components: &Matrix, offset: Option<&[f32]>) -> Matrix {
 
 /// A fitted PCA basis: `components` is `k × d`, one unit-length principal axis per row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PcaData")]
 pub struct Pca {
     mean: Vec<f32>,
     components: Matrix,
     explained_variance: Vec<f32>,
     total_variance: f32,
+}
+
+/// A basis as stored, before its shape is checked.
+#[derive(Deserialize)]
+struct PcaData {
+    mean: Vec<f32>,
+    components: Matrix,
+    explained_variance: Vec<f32>,
+    total_variance: f32,
+}
+
+impl TryFrom<PcaData> for Pca {
+    type Error = Error;
+
+    fn try_from(p: PcaData) -> Result<Self> {
+        let (k, d) = (p.components.rows(), p.components.cols());
+        if d == 0 || k == 0 || p.mean.len() != d || p.explained_variance.len() != k {
+            return Err(Error::Format {
+                kind: "PCA basis",
+                reason: format!(
+                    "{k} components over {d} features, with {} means and {} variances",
+                    p.mean.len(),
+                    p.explained_variance.len()
+                ),
+            });
+        }
+        Ok(Pca {
+            mean: p.mean,
+            components: p.components,
+            explained_variance: p.explained_variance,
+            total_variance: p.total_variance,
+        })
+    }
 }
 
 impl Pca {

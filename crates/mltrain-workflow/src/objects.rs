@@ -37,6 +37,7 @@ pub struct Rows {
 
 /// The published model: everything `predict` needs, and where it came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ModelData")]
 pub struct Model {
     pub run_id: String,
     pub classes: Vec<String>,
@@ -49,6 +50,59 @@ pub struct Model {
 }
 
 /// A type stored as one enveloped object of its own kind.
+/// A model as stored, before its parts are checked against each other.
+#[derive(Deserialize)]
+struct ModelData {
+    run_id: String,
+    classes: Vec<String>,
+    image_size: ImageSize,
+    resize: bool,
+    params: Params,
+    accuracy: f64,
+    ensemble: Ensemble,
+}
+
+impl TryFrom<ModelData> for Model {
+    type Error = String;
+
+    /// A model must name every class its forests predict and take images of the size its
+    /// bases were fitted on: `predict` relies on both.
+    fn try_from(m: ModelData) -> Result<Self, String> {
+        if m.classes.len() != m.ensemble.n_classes() {
+            return Err(format!(
+                "{} class names for {} classes",
+                m.classes.len(),
+                m.ensemble.n_classes()
+            ));
+        }
+        if m.image_size.pixels() != m.ensemble.n_features() {
+            return Err(format!(
+                "{} images for bases over {} pixels",
+                m.image_size,
+                m.ensemble.n_features()
+            ));
+        }
+        let ModelData {
+            run_id,
+            classes,
+            image_size,
+            resize,
+            params,
+            accuracy,
+            ensemble,
+        } = m;
+        Ok(Model {
+            run_id,
+            classes,
+            image_size,
+            resize,
+            params,
+            accuracy,
+            ensemble,
+        })
+    }
+}
+
 pub trait Stored: Serialize + DeserializeOwned {
     const KIND: Kind;
 }

@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 /// The bundled data prefix and fan-out the seed workflow runs by default.
 pub const DEFAULT_PREFIX: &str = "ml-training/mnist-images-2k";
 
+/// Most functions one stage fans out to: far beyond any real deployment, low enough that
+/// no input can make the driver allocate or loop without bound.
+pub const MAX_FUNCTIONS: usize = 10_000;
+
 /// Where a run's test images come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +70,15 @@ impl Params {
         if self.num_pca == 0 {
             return bad("NUM_PCA", "must be at least 1".into());
         }
+        if self.num_rf > MAX_FUNCTIONS {
+            return bad(
+                "NUM_RF",
+                format!(
+                    "{} forests is over the limit of {MAX_FUNCTIONS}",
+                    self.num_rf
+                ),
+            );
+        }
         if self.num_rf < self.num_pca {
             return bad(
                 "NUM_RF",
@@ -121,9 +134,10 @@ impl Params {
         self.num_rf / self.num_pca + usize::from(pca < self.num_rf % self.num_pca)
     }
 
-    /// Global index of forest `share` of PCA function `pca`.
+    /// Global index of forest `share` of PCA function `pca`: the functions before `pca`
+    /// feed `num_rf / num_pca` forests each, plus one for each of them below the remainder.
     pub fn forest_index(&self, pca: usize, share: usize) -> usize {
-        (0..pca).map(|i| self.forests_of(i)).sum::<usize>() + share
+        pca * (self.num_rf / self.num_pca) + pca.min(self.num_rf % self.num_pca) + share
     }
 }
 
@@ -143,6 +157,22 @@ mod tests {
             [3, 3, 2]
         );
         assert_eq!(p.forest_index(2, 1), 7);
+        // The closed form agrees with counting forests function by function.
+        for (num_pca, num_rf) in [(1, 1), (3, 8), (4, 8), (5, 17), (7, 7)] {
+            let p = Params {
+                num_pca,
+                num_rf,
+                ..Params::default()
+            };
+            let mut next = 0;
+            for i in 0..num_pca {
+                for j in 0..p.forests_of(i) {
+                    assert_eq!(p.forest_index(i, j), next, "{num_pca}/{num_rf} ({i}, {j})");
+                    next += 1;
+                }
+            }
+            assert_eq!(next, num_rf);
+        }
     }
 
     #[test]
@@ -162,6 +192,14 @@ mod tests {
             name(Params {
                 num_pca: 4,
                 num_rf: 3,
+                ..Params::default()
+            }),
+            "NUM_RF"
+        );
+        assert_eq!(
+            name(Params {
+                num_pca: 2,
+                num_rf: 1 << 60,
                 ..Params::default()
             }),
             "NUM_RF"
