@@ -30,34 +30,24 @@ impl S3Server {
     /// Starts a server, or returns `None` (after saying so on stderr) when s3s-fs is not
     /// installed. Panics when it is missing under `CI=true`, or when it fails to start.
     pub fn start() -> Option<Self> {
-        let Some(binary) = find_binary() else {
-            let msg = "s3s-fs is not installed: run \
-                       `cargo install s3s-fs@0.14.1 --features binary --locked`";
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{msg} (CI=true: a missing S3 server is a failure)");
-            }
-            eprintln!("SKIPPED: {msg}");
-            return None;
-        };
         let root = tempfile::tempdir().expect("temp dir for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
-        let mut child = Command::new(binary)
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(root.path())
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn s3s-fs");
-        let port = announced_port(&mut child, Duration::from_secs(20));
-        let Some(port) = port else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("s3s-fs did not announce its port within 20 s");
-        };
+        let (child, port) = spawn(root.path(), 0)?;
         Some(Self { child, port, root })
+    }
+
+    /// Stops the server, calls `stopped`, waits `down` (requests meanwhile are refused), and
+    /// starts it again on the same port over the same directory: a store restart, as in a
+    /// rolling update.
+    pub fn restart(&mut self, down: Duration, stopped: impl FnOnce()) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        stopped();
+        std::thread::sleep(down);
+        let (child, port) =
+            spawn(self.root.path(), self.port).expect("s3s-fs was there a moment ago");
+        assert_eq!(port, self.port, "restarted on another port");
+        self.child = child;
     }
 
     pub fn port(&self) -> u16 {
@@ -111,6 +101,37 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts s3s-fs over `root` on `port` (0: any free port); `None` when it is not installed
+/// (said on stderr), a panic under `CI=true` or when it does not start.
+fn spawn(root: &Path, port: u16) -> Option<(Child, u16)> {
+    let Some(binary) = find_binary() else {
+        let msg = "s3s-fs is not installed: run \
+                   `cargo install s3s-fs@0.14.1 --features binary --locked`";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg} (CI=true: a missing S3 server is a failure)");
+        }
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    };
+    let mut child = Command::new(binary)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+        .arg(root)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn s3s-fs");
+    let announced = announced_port(&mut child, Duration::from_secs(20));
+    let Some(port) = announced else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("s3s-fs did not announce its port within 20 s");
+    };
+    Some((child, port))
 }
 
 fn find_binary() -> Option<PathBuf> {
