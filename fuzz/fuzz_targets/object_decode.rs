@@ -87,9 +87,9 @@ fn probe_rows(cols: usize) -> Matrix {
     Matrix::from_vec(4, cols, data).expect("4 × cols values")
 }
 
-// Known bugs: decoding accepts these objects, then using them panics. Each has an ignored
-// regression test in `crates/mltrain-{core,workflow}/tests/fuzz_regressions.rs`; the target
-// skips that shape of input until the decoder refuses it, and fuzzes everything else.
+// Shapes this target once found decoded and then crashing on use (regression tests in
+// `crates/mltrain-{core,workflow}/tests/fuzz_regressions.rs`). Decoding now refuses them:
+// the target asserts that no decoded object has one.
 
 /// A `Matrix` deserialises without checking `rows × cols == data.len()`
 /// (`core: matrix_with_fewer_values_than_its_shape`).
@@ -125,9 +125,7 @@ fn bad_model(model: &Model) -> bool {
 }
 
 fn use_pca(pca: &Pca) {
-    if bad_pca(pca) {
-        return;
-    }
+    assert!(!bad_pca(pca), "decoded an inconsistent PCA basis");
     let _ = pca.explained_variance_ratio();
     let _ = (pca.mean(), pca.explained_variance(), pca.components());
     let d = pca.n_features().min(MAX_WIDTH);
@@ -151,9 +149,7 @@ fn use_forest(forest: &Forest) {
 }
 
 fn use_rows(rows: &Rows) {
-    if bad_matrix(&rows.features) {
-        return;
-    }
+    assert!(!bad_matrix(&rows.features), "decoded a matrix that does not fill its shape");
     let n_classes = rows
         .labels
         .iter()
@@ -185,9 +181,8 @@ fn use_key_list(list: &KeyList) {
 fn use_model(model: &Model) {
     let _ = model.params.check();
     let ensemble = &model.ensemble;
-    if bad_ensemble(ensemble) || bad_model(model) {
-        return;
-    }
+    assert!(!bad_ensemble(ensemble), "decoded an inconsistent ensemble");
+    assert!(!bad_model(model), "decoded a model unlike its ensemble");
     let _ = (ensemble.bases(), ensemble.members());
     // `mltrain predict` decodes each image into `image_size.pixels()` features.
     let d = model.image_size.pixels();

@@ -78,7 +78,6 @@ fn real_objects_decode_and_predict() {
 /// of values it holds. Training a forest on it (what the rf stage does with a share of
 /// rows) indexed past the values.
 #[test]
-#[ignore = "bug: Matrix derives Deserialize without checking rows × cols == data.len(); deserialise via a checked TryFrom (Matrix::from_vec)"]
 fn matrix_with_fewer_values_than_its_shape() {
     let m = MatrixData {
         rows: 2,
@@ -99,7 +98,6 @@ fn matrix_with_fewer_values_than_its_shape() {
 /// components are 2 wide, the mean 1. `transform` of rows as wide as the mean panicked in
 /// faer (`from_row_major_slice`: slice length does not match the shape).
 #[test]
-#[ignore = "bug: Pca derives Deserialize without checking its shape; check components.cols() == mean.len() >= 1 and explained_variance.len() == components.rows() on decode"]
 fn pca_with_components_wider_than_its_mean() {
     let data = PcaData {
         mean: vec![0.5],
@@ -120,7 +118,6 @@ fn pca_with_components_wider_than_its_mean() {
 /// components (all empty, so the matrix is consistent) in a few bytes. `transform` sized
 /// its output by the component count: out of memory, or "capacity overflow" here.
 #[test]
-#[ignore = "bug: Pca derives Deserialize without checking its shape; one explained variance per component bounds the count by the object's size"]
 fn pca_with_more_components_than_variances() {
     let data = PcaData {
         mean: vec![],
@@ -141,7 +138,6 @@ fn pca_with_more_components_than_variances() {
 /// basis that does not exist, or whose stored class count disagrees with its forests.
 /// `predict_proba` indexed past the bases; with 0 classes, `predict` returned class 0 of 0.
 #[test]
-#[ignore = "bug: Ensemble derives Deserialize without Ensemble::new's checks; deserialise through a TryFrom that calls Ensemble::new"]
 fn ensemble_that_new_would_refuse() {
     let (pca, forest) = real_pair();
     let missing_basis = EnsembleData {

@@ -88,6 +88,15 @@ impl Params {
                 ),
             );
         }
+        if let Some(size) = self.resize {
+            let limit = mltrain_core::image::DEFAULT_MAX_PIXELS;
+            if size.pixels() as u64 > limit {
+                return bad(
+                    "--resize",
+                    format!("{size} is over the limit of {limit} pixels per image"),
+                );
+            }
+        }
         if let TestSplit::Holdout(f) = self.test {
             if !(f > 0.0 && f < 1.0) {
                 return bad("--holdout", format!("{f} is not strictly between 0 and 1"));
@@ -203,6 +212,13 @@ mod tests {
                 ..Params::default()
             }),
             "NUM_RF"
+        );
+        assert_eq!(
+            name(Params {
+                resize: Some(mltrain_core::image::ImageSize::new(65535, 65535)),
+                ..Params::default()
+            }),
+            "--resize"
         );
         assert_eq!(
             name(Params {

@@ -69,7 +69,6 @@ fn real_model_decodes_and_predicts() {
 /// predict` indexed `classes[best]` past the end (fuzz `object_decode`'s check of the
 /// class name of each prediction).
 #[test]
-#[ignore = "bug: Model is decoded without checking classes.len() == ensemble.n_classes(); check it on decode (a TryFrom on Model, or in objects::decode for Model)"]
 fn model_with_fewer_class_names_than_classes() {
     let mut model = real_model();
     model.classes.truncate(1);
@@ -86,7 +85,6 @@ fn model_with_fewer_class_names_than_classes() {
 /// allocates `image_size.pixels()` features per image before the ensemble refuses the
 /// width: 65535×65535 is 16 GiB per image.
 #[test]
-#[ignore = "bug: Model is decoded without checking image_size.pixels() == ensemble.n_features(); check it on decode"]
 fn model_with_image_size_unlike_its_ensemble() {
     let mut model = real_model();
     model.image_size = ImageSize::new(65535, 65535);
@@ -118,7 +116,6 @@ struct RowsData {
 /// the rf stage's `fit` indexed past them (fuzz `object_decode`, the core bug
 /// `matrix_with_fewer_values_than_its_shape` seen through the rf stage).
 #[test]
-#[ignore = "bug: Matrix derives Deserialize without checking rows × cols == data.len() (mltrain-core)"]
 fn rows_with_fewer_values_than_their_shape() {
     let data = RowsData {
         features: MatrixData {
@@ -141,7 +138,6 @@ fn rows_with_fewer_values_than_their_shape() {
 /// the stage spins for ~2^60 steps before it reads its share (the partition stage, given
 /// the same params, allocates `num_pca` partitions).
 #[test]
-#[ignore = "bug: Params::check does not bound num_pca/num_rf, and forest_index is linear in pca; compute it in O(1) (pca * (num_rf / num_pca) + min(pca, num_rf % num_pca) + share) and bound the fan-out in check"]
 fn rf_input_with_a_huge_fan_out() {
     let json = br#"{"run_id": "r1", "pca_index": 1152921504606846974, "share_index": 0,
         "share": "s", "n_classes": 2,
