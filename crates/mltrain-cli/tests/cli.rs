@@ -1,6 +1,8 @@
 //! Black-box tests of the `mltrain` binary: every command, and every bad input of the
 //! foundation issue (exit code 2, the culprit named, nothing published).
 
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

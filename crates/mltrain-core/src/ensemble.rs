@@ -148,6 +148,7 @@ pub fn derive_seed(seed: u64, stream: u64) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
     use crate::forest::ForestParams;

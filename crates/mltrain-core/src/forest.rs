@@ -932,6 +932,7 @@ impl<'b> SplitScan<'b> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

@@ -122,6 +122,7 @@ pub fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

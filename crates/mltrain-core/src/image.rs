@@ -316,6 +316,7 @@ fn decode_error(e: &png::DecodingError) -> Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

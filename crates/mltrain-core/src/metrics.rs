@@ -86,6 +86,7 @@ pub fn argmax(values: &[f32]) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

@@ -111,8 +111,8 @@ impl PcaParams {
         let (vectors, values) = top_eigen(&cov, k)?;
         let mut components = Matrix::zeros(k, d);
         let mut explained_variance = Vec::with_capacity(k);
-        for c in 0..k {
-            explained_variance.push(values[c].max(0.0) as f32);
+        for (c, &value) in values.iter().enumerate().take(k) {
+            explained_variance.push(value.max(0.0) as f32);
             // Eigenvectors have no intrinsic sign; fix it (largest |entry| positive) so the same
             // data always gives the same basis on every machine.
             let col = vectors.col(c);
@@ -300,6 +300,7 @@ impl Pca {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use approx::assert_abs_diff_eq;
     use rand::{Rng, SeedableRng};

@@ -6,6 +6,8 @@
 //! postcard is positional, so they encode exactly what a damaged or hostile object holds.
 //! Ignored tests are open bugs; the reason names the fix.
 
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
 use mltrain_core::Matrix;
 use mltrain_core::ensemble::{Ensemble, Member};
 use mltrain_core::forest::{Forest, ForestParams};

@@ -151,6 +151,7 @@ fn bilinear(src: &[u8], width: usize, height: usize, sx: f32, sy: f32) -> u8 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
     use crate::{BUNDLED_TRAIN, bundled_mnist};

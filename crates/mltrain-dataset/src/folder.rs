@@ -100,6 +100,7 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use std::io::Cursor;
 

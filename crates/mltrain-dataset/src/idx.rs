@@ -204,6 +204,7 @@ impl<'a> Input<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use std::io::Write;
 

@@ -129,6 +129,7 @@ pub fn bundled_mnist() -> Result<Digits> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

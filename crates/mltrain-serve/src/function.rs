@@ -127,6 +127,7 @@ pub struct DriverInput {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

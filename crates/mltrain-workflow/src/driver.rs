@@ -458,6 +458,7 @@ async fn execute<F: Functions>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 

@@ -7,6 +7,8 @@
 //! scikit-learn's: mltrain must be at least as good, within noise. See `bench/README.md` for
 //! why these sit under the 0.84 and 0.90 scikit-learn reaches on an average split.
 
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
 mod common;
 
 use mltrain_dataset::{BUNDLED_TEST, BUNDLED_TRAIN};

@@ -3,6 +3,8 @@
 //! decodes; using it as the workflow does must then not panic or exhaust memory.
 //! Ignored tests are open bugs; the reason names the fix.
 
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
 use mltrain_core::Matrix;
 use mltrain_core::ensemble::{Ensemble, Member};
 use mltrain_core::forest::ForestParams;

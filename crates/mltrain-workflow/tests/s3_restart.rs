@@ -1,6 +1,8 @@
 //! The S3 server restarted in the middle of a run: retries carry the run through, and the
 //! model is the one an undisturbed run publishes.
 
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
 mod common;
 
 use std::sync::mpsc;

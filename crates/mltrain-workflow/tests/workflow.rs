@@ -1,5 +1,7 @@
 //! The workflow end to end on `memory://`, with real digits.
 
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -104,6 +104,7 @@ fn split_stratified(z: &Matrix, labels: &[u32], n: usize) -> Vec<Rows> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 
