@@ -212,6 +212,16 @@ impl Store {
         Ok(out)
     }
 
+    /// The keys of [`list`](Self::list), sorted.
+    pub async fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list(prefix)
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
+    }
+
     /// Deletes every object below `prefix`; returns how many were deleted.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
         let prefix_path = prefix_path(prefix)?;
@@ -389,13 +399,7 @@ mod tests {
         store.put("p/b/2", Bytes::from_static(b"2")).await.unwrap();
         store.put("p/a/1", Bytes::from_static(b"1")).await.unwrap();
         store.put("pq/x", Bytes::from_static(b"x")).await.unwrap();
-        let keys: Vec<_> = store
-            .list("p/")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let keys = store.keys("p/").await.unwrap();
         assert_eq!(keys, ["p/a/1", "p/b/2"]);
         assert!(store.exists("p/a/1").await.unwrap());
         assert!(matches!(
@@ -420,13 +424,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(n, 2);
-        let keys: Vec<_> = store
-            .list("data")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let keys = store.keys("data").await.unwrap();
         assert_eq!(keys, ["data/3/a.png", "data/top.txt"]);
         assert_eq!(
             std::fs::read(dst.path().join("data/3/a.png")).unwrap(),

@@ -168,13 +168,7 @@ async fn clean_model(store: &Store) -> mltrain_core::ensemble::Ensemble {
 }
 
 async fn models(store: &Store) -> Vec<String> {
-    store
-        .list(layout::MODELS)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect()
+    store.keys(layout::MODELS).await.unwrap()
 }
 
 #[tokio::test]

@@ -67,13 +67,7 @@ async fn partition_covers_every_key_once_stratified_and_deterministic() {
         }
         lists.push(list);
     }
-    let all: BTreeSet<String> = store
-        .list("data")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let all: BTreeSet<String> = store.keys("data").await.unwrap().into_iter().collect();
     assert_eq!(
         seen.keys().cloned().collect::<BTreeSet<_>>(),
         all,
