@@ -1,0 +1,166 @@
+//! Faults injected on the HTTP backend: a function whose service fails once is retried and
+//! the run publishes the same model as the local backend; a function that always fails
+//! ends the run with a clear error and publishes nothing.
+
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use mltrain_serve::{
+    AppState, Backend, ClientConfig, Endpoints, Function, HttpFunctions, Runner, Secrets, app,
+};
+use mltrain_store::Store;
+use mltrain_workflow::driver;
+use mltrain_workflow::params::Params;
+use mltrain_workflow::stages::Ctx;
+
+async fn tiny_store() -> Store {
+    let store = Store::from_url("memory://").unwrap();
+    for i in 0..40u8 {
+        let (class, level) = if i % 2 == 0 {
+            ("dark", i)
+        } else {
+            ("bright", 200 + i)
+        };
+        let png = mltrain_dataset::encode_png(2, 2, &[level; 4]).unwrap();
+        store
+            .put(&format!("data/{class}/{i}.png"), png.into())
+            .await
+            .unwrap();
+    }
+    store
+}
+
+fn params() -> Params {
+    Params {
+        prefix: "data".into(),
+        num_pca: 2,
+        num_rf: 3,
+        components: 1,
+        trees: 5,
+        min_samples_split: 2,
+        ..Params::default()
+    }
+}
+
+/// Serves every function; the first `fail_first` calls of `/rf` answer 503 without running.
+async fn flaky_server(
+    store: Store,
+    fail_first: usize,
+) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let state = AppState {
+        runner: Runner::local(Ctx::new(store)),
+        functions: Function::ALL.to_vec(),
+        secrets: Secrets::default(),
+        sink: None,
+    };
+    let router = app(state).layer(middleware::from_fn(move |req: Request, next: Next| {
+        let seen = Arc::clone(&seen);
+        async move {
+            if req.uri().path() == "/rf" && seen.fetch_add(1, Ordering::SeqCst) < fail_first {
+                return StatusCode::SERVICE_UNAVAILABLE.into_response();
+            }
+            let response: Response = next.run(req).await;
+            response
+        }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    (base, calls, server)
+}
+
+fn client(base: &str, attempts: u32) -> Backend {
+    let config = ClientConfig {
+        attempts,
+        backoff: std::time::Duration::from_millis(5),
+        ..ClientConfig::default()
+    };
+    Backend::Http(HttpFunctions::new(Endpoints::with_base(base).unwrap(), config).unwrap())
+}
+
+#[tokio::test]
+async fn a_service_that_fails_once_is_retried_to_the_same_model() {
+    let store = tiny_store().await;
+    let (base, calls, server) = flaky_server(store.clone(), 1).await;
+    let report = driver::run(
+        &client(&base, 3),
+        &params(),
+        "flaky-http",
+        4,
+        &driver::Quiet,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3 + 1,
+        "three forests, one of them tried twice"
+    );
+
+    let local = driver::run(
+        &driver::Local {
+            ctx: Ctx::new(store.clone()),
+        },
+        &params(),
+        "local",
+        4,
+        &driver::Quiet,
+    )
+    .await
+    .unwrap();
+    let a = mltrain_workflow::objects::load_model(&store, &report.model_key)
+        .await
+        .unwrap();
+    let b = mltrain_workflow::objects::load_model(&store, &local.model_key)
+        .await
+        .unwrap();
+    assert_eq!(a.ensemble, b.ensemble);
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_service_that_always_fails_ends_the_run_and_publishes_nothing() {
+    let store = tiny_store().await;
+    let (base, _calls, server) = flaky_server(store.clone(), usize::MAX).await;
+    let options = driver::Options {
+        concurrency: 4,
+        attempts: 2,
+        backoff: std::time::Duration::from_millis(5),
+    };
+    let err = driver::run_with(
+        &client(&base, 2),
+        &params(),
+        "broken-http",
+        &options,
+        &driver::Quiet,
+    )
+    .await
+    .unwrap_err();
+    let text = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    );
+    assert!(text.contains("stage rf-") && text.contains("503"), "{text}");
+    assert!(!err.is_bad_input());
+    assert!(
+        store
+            .keys(mltrain_workflow::layout::MODELS)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing published"
+    );
+    server.abort();
+}
