@@ -17,44 +17,8 @@ use mltrain_workflow::report::Report;
 use mltrain_workflow::stages::{Ctx, PcaInput};
 use tower::ServiceExt;
 
-/// Two classes of tiny PNGs, dark and bright, under `data/`.
-async fn tiny_store() -> Store {
-    let store = Store::from_url("memory://").unwrap();
-    for i in 0..40u8 {
-        let (class, level) = if i % 2 == 0 {
-            ("dark", i)
-        } else {
-            ("bright", 200 + i)
-        };
-        let png = mltrain_dataset::encode_png(2, 2, &[level; 4]).unwrap();
-        store
-            .put(&format!("data/{class}/{i}.png"), png.into())
-            .await
-            .unwrap();
-    }
-    store
-}
-
-fn params() -> Params {
-    Params {
-        prefix: "data".into(),
-        num_pca: 2,
-        num_rf: 3,
-        components: 1,
-        trees: 5,
-        min_samples_split: 2,
-        ..Params::default()
-    }
-}
-
-fn state(store: Store) -> AppState {
-    AppState {
-        runner: Runner::local(Ctx::new(store)),
-        functions: Function::ALL.to_vec(),
-        secrets: Secrets::default(),
-        sink: None,
-    }
-}
+mod common;
+use common::{local_report, params, state, tiny_store};
 
 /// A binary-mode request: `ce-*` headers, the data as the JSON body.
 fn binary(path: &str, ty: &str, data: &serde_json::Value) -> Request<Body> {
@@ -305,17 +269,7 @@ async fn http_client_against_a_real_socket() {
     )
     .await
     .unwrap();
-    let local = driver::run(
-        &driver::Local {
-            ctx: Ctx::new(store),
-        },
-        &params(),
-        "local",
-        4,
-        &driver::Quiet,
-    )
-    .await
-    .unwrap();
+    let local = local_report(&store, "local").await;
     assert_eq!(over_http.accuracy, local.accuracy);
     assert_eq!(over_http.confusion, local.confusion);
 
@@ -371,17 +325,7 @@ async fn the_event_flow_reaches_the_same_model_as_the_driver() {
         1,
         "validation should run once when rf steps run one by one"
     );
-    let local = driver::run(
-        &driver::Local {
-            ctx: Ctx::new(store),
-        },
-        &params(),
-        "local",
-        4,
-        &driver::Quiet,
-    )
-    .await
-    .unwrap();
+    let local = local_report(&store, "local").await;
     assert_eq!(reports[0].accuracy, local.accuracy);
     assert_eq!(reports[0].forests, 3);
     assert_eq!(reports[0].confusion, local.confusion);

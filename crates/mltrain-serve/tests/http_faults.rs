@@ -11,42 +11,12 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use mltrain_serve::{
-    AppState, Backend, ClientConfig, Endpoints, Function, HttpFunctions, Runner, Secrets, app,
-};
+use mltrain_serve::{Backend, ClientConfig, Endpoints, HttpFunctions, app};
 use mltrain_store::Store;
 use mltrain_workflow::driver;
-use mltrain_workflow::params::Params;
-use mltrain_workflow::stages::Ctx;
 
-async fn tiny_store() -> Store {
-    let store = Store::from_url("memory://").unwrap();
-    for i in 0..40u8 {
-        let (class, level) = if i % 2 == 0 {
-            ("dark", i)
-        } else {
-            ("bright", 200 + i)
-        };
-        let png = mltrain_dataset::encode_png(2, 2, &[level; 4]).unwrap();
-        store
-            .put(&format!("data/{class}/{i}.png"), png.into())
-            .await
-            .unwrap();
-    }
-    store
-}
-
-fn params() -> Params {
-    Params {
-        prefix: "data".into(),
-        num_pca: 2,
-        num_rf: 3,
-        components: 1,
-        trees: 5,
-        min_samples_split: 2,
-        ..Params::default()
-    }
-}
+mod common;
+use common::{local_report, params, state, tiny_store};
 
 /// Serves every function; the first `fail_first` calls of `/rf` answer 503 without running.
 async fn flaky_server(
@@ -55,13 +25,7 @@ async fn flaky_server(
 ) -> (String, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = Arc::clone(&calls);
-    let state = AppState {
-        runner: Runner::local(Ctx::new(store)),
-        functions: Function::ALL.to_vec(),
-        secrets: Secrets::default(),
-        sink: None,
-    };
-    let router = app(state).layer(middleware::from_fn(move |req: Request, next: Next| {
+    let router = app(state(store)).layer(middleware::from_fn(move |req: Request, next: Next| {
         let seen = Arc::clone(&seen);
         async move {
             if req.uri().path() == "/rf" && seen.fetch_add(1, Ordering::SeqCst) < fail_first {
@@ -107,17 +71,7 @@ async fn a_service_that_fails_once_is_retried_to_the_same_model() {
         "three forests, one of them tried twice"
     );
 
-    let local = driver::run(
-        &driver::Local {
-            ctx: Ctx::new(store.clone()),
-        },
-        &params(),
-        "local",
-        4,
-        &driver::Quiet,
-    )
-    .await
-    .unwrap();
+    let local = local_report(&store, "local").await;
     let a = mltrain_workflow::objects::load_model(&store, &report.model_key)
         .await
         .unwrap();

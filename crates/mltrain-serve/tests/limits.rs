@@ -4,19 +4,16 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use mltrain_serve::{AppState, Function, Runner, Secrets, app};
+use mltrain_serve::app;
 use mltrain_store::Store;
-use mltrain_workflow::stages::Ctx;
 use tower::ServiceExt;
+
+mod common;
+use common::state;
 
 #[tokio::test]
 async fn an_event_body_over_the_limit_gets_413() {
-    let state = AppState {
-        runner: Runner::local(Ctx::new(Store::from_url("memory://").unwrap())),
-        functions: Function::ALL.to_vec(),
-        secrets: Secrets::default(),
-        sink: None,
-    };
+    let state = state(Store::from_url("memory://").unwrap());
     let body = vec![b' '; 17 << 20];
     let request = Request::post("/pca")
         .header("ce-specversion", "1.0")
