@@ -234,22 +234,22 @@ pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
             }),
     )
     .await;
-    if let Some(lists) = lists.into_iter().collect::<Option<Vec<KeyList>>>() {
-        let (test, parts) = lists.split_last().expect("num_pca + 1 lists");
-        done.partition = Some(PartitionOutput {
-            classes: test.classes.clone(),
-            image_size: test.image_size,
-            partitions: (0..params.num_pca).map(|i| layout.partition(i)).collect(),
-            test_list: layout.test_list(),
-            train_images: parts.iter().map(|l| l.items.len()).sum(),
-            test_images: test.items.len(),
-        });
-    } else {
+    let Some(lists) = lists.into_iter().collect::<Option<Vec<KeyList>>>() else {
         // Without the partition every later output is suspect: run everything again.
         return Ok((params, done));
-    }
+    };
+    let (test, parts) = lists.split_last().expect("num_pca + 1 lists");
+    let images: Vec<usize> = parts.iter().map(|l| l.items.len()).collect();
+    done.partition = Some(PartitionOutput {
+        classes: test.classes.clone(),
+        image_size: test.image_size,
+        partitions: (0..params.num_pca).map(|i| layout.partition(i)).collect(),
+        test_list: layout.test_list(),
+        train_images: images.iter().sum(),
+        test_images: test.items.len(),
+    });
 
-    for i in 0..params.num_pca {
+    for (i, &partition_images) in images.iter().enumerate() {
         let Ok(basis) = objects::get::<mltrain_core::pca::Pca>(store, &layout.basis(i)).await
         else {
             continue;
@@ -262,15 +262,11 @@ pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
             all &= objects::get::<Rows>(store, key).await.is_ok();
         }
         if all {
-            let images = objects::get::<KeyList>(store, &layout.partition(i))
-                .await
-                .map(|l| l.items.len())
-                .unwrap_or(0);
             let out = PcaOutput {
                 index: i,
                 basis: layout.basis(i),
                 shares,
-                images,
+                images: partition_images,
                 explained_variance_ratio: basis.explained_variance_ratio(),
             };
             done.pca.insert(i, out);
