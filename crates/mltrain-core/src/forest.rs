@@ -9,8 +9,10 @@
 //! quantile bins, so a large node's split search is one pass over its samples into a
 //! `bins × classes` histogram and one scan of that histogram; a small node counting-sorts
 //! its samples by bin instead and sweeps them. Bin edges are midpoints between
-//! neighbouring distinct training values, and a split stores its edge as an `f32`
-//! threshold, so prediction runs on raw features with `x <= threshold` going left.
+//! neighbouring distinct training values. A split between bins `lo` and `hi` stores as its
+//! `f32` threshold the midpoint of the largest training value of `lo` and the smallest of
+//! `hi`, as scikit-learn's midpoint between the values it sees, so prediction runs on raw
+//! features with `x <= threshold` going left.
 //!
 //! Each tree draws from its own RNG seeded from `(seed, tree index)`, so a seed fixes the
 //! forest whether trees are built in parallel (feature `rayon`) or not, on any thread count.

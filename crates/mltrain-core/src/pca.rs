@@ -1,5 +1,6 @@
-//! Principal component analysis: covariance as one matrix product, then a self-adjoint
-//! eigendecomposition, both with `faer`.
+//! Principal component analysis with `faer`: the covariance as one product over the lower
+//! triangle of the centred rows, then its top `k` eigenpairs from a partial (Krylov–Schur)
+//! self-adjoint eigensolver, with the full decomposition as the fallback.
 //!
 //! [`PcaParams::fit`] returns a [`Pca`] holding the mean and the top `k` principal axes;
 //! [`Pca::transform`] projects rows onto them.
