@@ -5,7 +5,7 @@
 //! - [`forest`] trains a multiclass random forest ([`forest::Forest`]) with class probabilities.
 //! - [`ensemble`] combines (basis, forest) pairs into one soft-voting [`ensemble::Ensemble`].
 //! - [`metrics`] scores predictions: accuracy, per-class precision and recall, confusion.
-//! - [`format`] wraps every object the workflow stores in a versioned, checksummed envelope.
+//! - [`format`](mod@format) wraps every object the workflow stores in a versioned, checksummed envelope.
 //!
 //! Nothing here touches files, the network or async runtimes; parallelism is `rayon`
 //! behind the default-on `rayon` feature, so the crate builds single-threaded too.
