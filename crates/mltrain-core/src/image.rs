@@ -195,6 +195,19 @@ impl FeatureDecoder {
         let mut reader = decoder.read_info().map_err(|e| decode_error(&e))?;
         let (width, height) = (reader.info().width, reader.info().height);
         self.check_pixels(width, height)?;
+        // png 0.18.1 accepts a PLTE chunk whose length is not a multiple of 3 and then panics
+        // expanding it (image-rs/image-png#694, fixed upstream but not released). The spec
+        // makes such a chunk invalid, so it is refused here, before `next_frame`.
+        if let Some(palette) = reader.info().palette.as_deref()
+            && palette.len() % 3 != 0
+        {
+            return Err(Error::ImageDecode {
+                reason: format!(
+                    "PNG palette (PLTE) is {} bytes, not a whole number of RGB entries",
+                    palette.len()
+                ),
+            });
+        }
         let size = reader
             .output_buffer_size()
             .ok_or_else(|| Error::ImageDecode {
@@ -417,6 +430,60 @@ mod tests {
                 limit: 1000
             }
         ));
+    }
+
+    /// A 2×1 indexed PNG whose palette has `entries` RGB entries, then `extra` stray bytes
+    /// (its chunk length and CRC fixed up, so only the length's remainder is wrong).
+    fn indexed_png(entries: usize, extra: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, 2, 1);
+        enc.set_color(png::ColorType::Indexed);
+        enc.set_depth(png::BitDepth::Eight);
+        let palette: Vec<u8> = (0..entries * 3).map(|i| (i * 40) as u8).collect();
+        enc.set_palette(palette);
+        let mut w = enc.write_header().unwrap();
+        w.write_image_data(&[0, 1]).unwrap();
+        w.finish().unwrap();
+        let at = out.windows(4).position(|w| w == b"PLTE").unwrap() - 4;
+        let len = u32::from_be_bytes(out[at..at + 4].try_into().unwrap()) as usize;
+        let mut body = out[at + 4..at + 8 + len].to_vec();
+        body.extend((0..extra).map(|i| i as u8));
+        let mut chunk = ((len + extra) as u32).to_be_bytes().to_vec();
+        chunk.extend_from_slice(&body);
+        chunk.extend_from_slice(&crc32fast::hash(&body).to_be_bytes());
+        out.splice(at..at + 12 + len, chunk);
+        out
+    }
+
+    #[test]
+    fn indexed_png_expands_to_luma() {
+        let mut d = FeatureDecoder::new();
+        assert_eq!(
+            d.decode_grey(&indexed_png(2, 0)).unwrap(),
+            ImageSize::new(2, 1)
+        );
+        assert_eq!(d.grey(), &[luma(0, 40, 80), luma(120, 160, 200)]);
+    }
+
+    /// Found by the `image_decode` fuzz target: png 0.18.1 panics on a palette whose length
+    /// is not a multiple of 3. It must be a decode error naming the palette.
+    #[test]
+    fn palette_of_partial_entries_is_refused() {
+        for extra in [1, 2] {
+            let bytes = indexed_png(2, extra);
+            let err = FeatureDecoder::new().decode_grey(&bytes).unwrap_err();
+            assert!(
+                matches!(&err, Error::ImageDecode { reason } if reason.contains("PLTE")),
+                "{err}"
+            );
+            let mut out = [0.0; 4];
+            assert!(
+                FeatureDecoder::new()
+                    .resize(true)
+                    .decode_features(&bytes, ImageSize::new(2, 2), &mut out)
+                    .is_err()
+            );
+        }
     }
 
     #[test]
