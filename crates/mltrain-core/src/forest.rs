@@ -14,6 +14,10 @@
 //! `hi`, as scikit-learn's midpoint between the values it sees, so prediction runs on raw
 //! features with `x <= threshold` going left.
 //!
+//! Prediction walks a copy of each tree laid out for it: a node's two children are indexed
+//! by the comparison and a leaf loops to itself, so every row takes the tree's depth in
+//! steps without a branch, and 16 rows walk in lockstep, their loads overlapping.
+//!
 //! Each tree draws from its own RNG seeded from `(seed, tree index)`, so a seed fixes the
 //! forest whether trees are built in parallel (feature `rayon`) or not, on any thread count.
 
@@ -210,11 +214,7 @@ impl ForestParams {
         #[cfg(not(feature = "rayon"))]
         let trees = (0..self.n_trees).map(build).collect();
 
-        Ok(Forest {
-            n_features: d,
-            n_classes,
-            trees,
-        })
+        Ok(Forest::from_checked(d, n_classes, trees))
     }
 }
 
@@ -371,13 +371,99 @@ impl Tree {
     }
 }
 
+/// One node of a [`Walk`]: 16 bytes, so a node is one aligned load.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(16))]
+struct Step {
+    /// Feature compared at a split; 0 at a leaf.
+    feature: u32,
+    threshold: f32,
+    /// The next node for `x[feature] <= threshold` (0) and otherwise (1, NaN included); a
+    /// leaf's are itself. Indexing by the comparison keeps the walk free of branches.
+    next: [u32; 2],
+}
+
+/// A tree laid out for branch-free prediction: a leaf loops to itself, so every row takes
+/// exactly `depth` steps and the walks of several rows interleave without a test for the
+/// end of any of them.
+#[derive(Debug, Clone)]
+struct Walk {
+    steps: Vec<Step>,
+    /// Per node: where a leaf's class distribution starts in the tree's values.
+    values: Vec<u32>,
+    /// The longest root-to-leaf path, in edges.
+    depth: usize,
+}
+
+impl Walk {
+    /// Lays out a tree whose children come after their parent (as [`Forest`] checks).
+    fn new(tree: &Tree, n_classes: usize) -> Self {
+        let mut depth = vec![0usize; tree.nodes.len()];
+        let mut steps = Vec::with_capacity(tree.nodes.len());
+        let mut values = Vec::with_capacity(tree.nodes.len());
+        for (i, node) in tree.nodes.iter().enumerate() {
+            if node.feature == LEAF {
+                steps.push(Step {
+                    feature: 0,
+                    threshold: 0.0,
+                    next: [i as u32; 2],
+                });
+                values.push(node.next * n_classes as u32);
+            } else {
+                // Parents precede children, so `depth[i]` is final here.
+                let child = depth[i] + 1;
+                depth[i + 1] = depth[i + 1].max(child);
+                depth[node.next as usize] = depth[node.next as usize].max(child);
+                steps.push(Step {
+                    feature: node.feature,
+                    threshold: node.threshold,
+                    next: [i as u32 + 1, node.next],
+                });
+                values.push(0);
+            }
+        }
+        Walk {
+            steps,
+            values,
+            depth: depth.into_iter().max().unwrap_or(0),
+        }
+    }
+
+    /// Walks `LANES` rows (each starting at `starts` in `x`) to their leaves in lockstep;
+    /// returns where each row's leaf distribution starts in the tree's values.
+    #[inline]
+    fn leaves<const LANES: usize>(&self, x: &[f32], starts: [usize; LANES]) -> [usize; LANES] {
+        let mut at = [0usize; LANES];
+        for _ in 0..self.depth {
+            for (node, start) in at.iter_mut().zip(starts) {
+                let step = self.steps[*node];
+                // A NaN fails `<=` and goes right, as in `Tree::leaf`.
+                let left = x[start + step.feature as usize] <= step.threshold;
+                *node = step.next[usize::from(!left)] as usize;
+            }
+        }
+        at.map(|node| self.values[node] as usize)
+    }
+}
+
 /// A trained random forest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "ForestData")]
 pub struct Forest {
     n_features: usize,
     n_classes: usize,
     trees: Vec<Tree>,
+    /// The trees laid out for prediction, derived from `trees` (not stored).
+    #[serde(skip)]
+    walks: Vec<Walk>,
+}
+
+/// Forests are equal when their trees are; the walks are derived from them.
+impl PartialEq for Forest {
+    fn eq(&self, other: &Self) -> bool {
+        (self.n_features, self.n_classes, &self.trees)
+            == (other.n_features, other.n_classes, &other.trees)
+    }
 }
 
 /// What a stored [`Forest`] deserialises into before its invariants are checked, so a
@@ -425,15 +511,22 @@ impl TryFrom<ForestData> for Forest {
                 }
             }
         }
-        Ok(Forest {
-            n_features,
-            n_classes,
-            trees,
-        })
+        Ok(Forest::from_checked(n_features, n_classes, trees))
     }
 }
 
 impl Forest {
+    /// A forest from trees that passed [`ForestData`]'s checks or were just grown.
+    fn from_checked(n_features: usize, n_classes: usize, trees: Vec<Tree>) -> Self {
+        let walks = trees.iter().map(|t| Walk::new(t, n_classes)).collect();
+        Forest {
+            n_features,
+            n_classes,
+            trees,
+            walks,
+        }
+    }
+
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
@@ -453,13 +546,32 @@ impl Forest {
         let mut out = Matrix::zeros(x.rows(), c);
         // Blocks of rows, trees in the outer loop: one tree stays in cache for the whole
         // block instead of every row walking all trees; blocks also feed rayon.
+        // Within a block, rows walk a tree `LANES` at a time in lockstep: their walks are
+        // independent, so the loads of one row's next node overlap the others'.
         const BLOCK_ROWS: usize = 64;
+        const LANES: usize = 16;
+        let d = self.n_features;
+        let xs = x.as_slice();
         let fill = |(k, block): (usize, &mut [f32])| {
             let first = k * BLOCK_ROWS;
-            for tree in &self.trees {
-                for (j, out_row) in block.chunks_exact_mut(c).enumerate() {
-                    let leaf = tree.leaf(x.row(first + j), c);
+            let rows = block.len() / c;
+            for (tree, walk) in self.trees.iter().zip(&self.walks) {
+                let mut add = |j: usize, value: usize| {
+                    let leaf = &tree.values[value..value + c];
+                    let out_row = &mut block[j * c..(j + 1) * c];
                     out_row.iter_mut().zip(leaf).for_each(|(o, &p)| *o += p);
+                };
+                let mut j = 0;
+                while j + LANES <= rows {
+                    let starts = std::array::from_fn(|l| (first + j + l) * d);
+                    for (l, value) in walk.leaves::<LANES>(xs, starts).into_iter().enumerate() {
+                        add(j + l, value);
+                    }
+                    j += LANES;
+                }
+                for j in j..rows {
+                    let [value] = walk.leaves::<1>(xs, [(first + j) * d]);
+                    add(j, value);
                 }
             }
             block.chunks_exact_mut(c).for_each(normalise);
@@ -1074,6 +1186,62 @@ mod tests {
         let mut one = vec![9.0; 5];
         forest.predict_proba_row(xt.row(0), &mut one);
         assert_eq!(one, proba.row(0));
+    }
+
+    /// The lockstep walks of `predict_proba` reach the same leaves as one row at a time
+    /// along the tree's own nodes: for row counts around the lane and block sizes, for
+    /// values beyond the training range, on thresholds, and NaN (which goes right).
+    #[test]
+    fn lockstep_walks_match_the_tree() {
+        let (x, y) = blobs(60, 4);
+        let forest = ForestParams::new()
+            .n_trees(20)
+            .seed(5)
+            .fit(&x, &y, 3)
+            .expect("fit");
+        for walk in &forest.walks {
+            assert!(walk.depth <= 10);
+        }
+        let thresholds: Vec<f32> = forest.trees[0]
+            .nodes
+            .iter()
+            .filter(|n| n.feature != LEAF)
+            .map(|n| n.threshold)
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let specials = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30];
+        for n in [1, 7, 8, 9, 63, 64, 65, 200] {
+            let rows: Vec<[f32; 4]> = (0..n)
+                .map(|_| {
+                    std::array::from_fn(|_| match rng.random_range(0..4) {
+                        0 => specials[rng.random_range(0..specials.len())],
+                        1 => thresholds[rng.random_range(0..thresholds.len())],
+                        _ => rng.random_range(-3.0..8.0),
+                    })
+                })
+                .collect();
+            let xt = Matrix::from_rows(&rows).expect("equal rows");
+            let proba = forest.predict_proba(&xt).expect("predict");
+            let mut one = [0.0f32; 3];
+            for (i, row) in rows.iter().enumerate() {
+                forest.predict_proba_row(row, &mut one);
+                assert_eq!(proba.row(i), &one[..], "row {i} of {n}: {row:?}");
+            }
+        }
+    }
+
+    /// A lone leaf has depth 0: no step is taken and every row gets its distribution.
+    #[test]
+    fn single_leaf_tree_walks_nowhere() {
+        let x = Matrix::from_rows(&[[1.0f32], [1.0], [1.0]]).expect("rows");
+        let forest = ForestParams::new()
+            .n_trees(3)
+            .fit(&x, &[1, 1, 0], 2)
+            .expect("fit");
+        assert!(forest.walks.iter().all(|w| w.depth == 0));
+        let xt = Matrix::from_rows(&[[f32::NAN]; 9]).expect("rows");
+        let proba = forest.predict_proba(&xt).expect("predict");
+        assert!(proba.iter_rows().all(|r| r[1] > r[0]));
     }
 
     #[test]
