@@ -105,6 +105,18 @@ pub async fn list_with_prefix(store: &Store, root: &str) {
         3
     );
     assert_eq!(store.list(root).await.expect("list").len(), 5);
+    // `keys` (which a local store answers from its directory) lists the same keys.
+    for prefix in ["p", "p/", "p/a", "pq", "nothing", "p/a/1"] {
+        let prefix = format!("{root}/{prefix}");
+        let listed: Vec<String> = store
+            .list(&prefix)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(store.keys(&prefix).await.expect("keys"), listed, "{prefix}");
+    }
 }
 
 /// Deleting a prefix deletes exactly the objects below it.
@@ -173,6 +185,8 @@ pub async fn many_keys(store: &Store, root: &str) {
     let listed = store.list(root).await.expect("list many");
     assert_eq!(listed.len(), N);
     assert!(listed.windows(2).all(|w| w[0].key < w[1].key), "not sorted");
+    let keys = store.keys(root).await.expect("keys many");
+    assert!(keys.iter().eq(listed.iter().map(|o| &o.key)), "keys differ");
     assert_eq!(store.delete_prefix(root).await.expect("delete many"), N);
     assert!(
         store

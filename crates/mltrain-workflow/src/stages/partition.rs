@@ -190,7 +190,7 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
 /// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) → keys.
 async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<String>>> {
     let prefix = prefix.trim_matches('/');
-    let listed = ctx.store.list(prefix).await?;
+    let listed = ctx.store.keys(prefix).await?;
     if listed.len() > ctx.limits.max_images {
         return Err(Error::TooManyImages {
             prefix: prefix.to_string(),
@@ -205,22 +205,18 @@ async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<St
         });
     }
     let mut by_class: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for object in listed {
-        let rel = object
-            .key
+    for key in listed {
+        let rel = key
             .strip_prefix(prefix)
             .and_then(|r| r.strip_prefix('/'))
-            .unwrap_or(&object.key);
+            .unwrap_or(&key);
         let Some((class, _)) = rel.split_once('/') else {
             return Err(Error::NotInClassFolder {
-                key: object.key,
+                key,
                 prefix: prefix.to_string(),
             });
         };
-        by_class
-            .entry(class.to_string())
-            .or_default()
-            .push(object.key);
+        by_class.entry(class.to_string()).or_default().push(key);
     }
     Ok(by_class)
 }
