@@ -56,6 +56,9 @@ fn forest(c: &mut Criterion) {
     // The 2k workflow's shape: each of 8 forests learns from 250 rows, and validation
     // predicts 2000 test rows with all of them.
     let (xs, ys) = synthetic(250, 3);
+    c.bench_function("fit 100 trees 250x10 1 thread", |b| {
+        b.iter(|| pool.install(|| params.fit(&xs, &ys, CLASSES).expect("fit")))
+    });
     let small = params.fit(&xs, &ys, CLASSES).expect("fit");
     c.bench_function(
         "predict_proba 2000 rows, forest of 250 rows, 1 thread",

@@ -21,6 +21,8 @@
 //! Each tree draws from its own RNG seeded from `(seed, tree index)`, so a seed fixes the
 //! forest whether trees are built in parallel (feature `rayon`) or not, on any thread count.
 
+use std::sync::OnceLock;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -453,9 +455,10 @@ pub struct Forest {
     n_features: usize,
     n_classes: usize,
     trees: Vec<Tree>,
-    /// The trees laid out for prediction, derived from `trees` (not stored).
+    /// The trees laid out for prediction, derived from `trees` on first use (not stored:
+    /// a forest that is only trained and written never needs them).
     #[serde(skip)]
-    walks: Vec<Walk>,
+    walks: OnceLock<Vec<Walk>>,
 }
 
 /// Forests are equal when their trees are; the walks are derived from them.
@@ -518,13 +521,21 @@ impl TryFrom<ForestData> for Forest {
 impl Forest {
     /// A forest from trees that passed [`ForestData`]'s checks or were just grown.
     fn from_checked(n_features: usize, n_classes: usize, trees: Vec<Tree>) -> Self {
-        let walks = trees.iter().map(|t| Walk::new(t, n_classes)).collect();
         Forest {
             n_features,
             n_classes,
             trees,
-            walks,
+            walks: OnceLock::new(),
         }
+    }
+
+    fn walks(&self) -> &[Walk] {
+        self.walks.get_or_init(|| {
+            self.trees
+                .iter()
+                .map(|t| Walk::new(t, self.n_classes))
+                .collect()
+        })
     }
 
     pub fn n_classes(&self) -> usize {
@@ -552,10 +563,11 @@ impl Forest {
         const LANES: usize = 16;
         let d = self.n_features;
         let xs = x.as_slice();
+        let walks = self.walks();
         let fill = |(k, block): (usize, &mut [f32])| {
             let first = k * BLOCK_ROWS;
             let rows = block.len() / c;
-            for (tree, walk) in self.trees.iter().zip(&self.walks) {
+            for (tree, walk) in self.trees.iter().zip(walks) {
                 let mut add = |j: usize, value: usize| {
                     let leaf = &tree.values[value..value + c];
                     let out_row = &mut block[j * c..(j + 1) * c];
@@ -1199,7 +1211,7 @@ mod tests {
             .seed(5)
             .fit(&x, &y, 3)
             .expect("fit");
-        for walk in &forest.walks {
+        for walk in forest.walks() {
             assert!(walk.depth <= 10);
         }
         let thresholds: Vec<f32> = forest.trees[0]
@@ -1238,7 +1250,7 @@ mod tests {
             .n_trees(3)
             .fit(&x, &[1, 1, 0], 2)
             .expect("fit");
-        assert!(forest.walks.iter().all(|w| w.depth == 0));
+        assert!(forest.walks().iter().all(|w| w.depth == 0));
         let xt = Matrix::from_rows(&[[f32::NAN]; 9]).expect("rows");
         let proba = forest.predict_proba(&xt).expect("predict");
         assert!(proba.iter_rows().all(|r| r[1] > r[0]));
