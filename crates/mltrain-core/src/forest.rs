@@ -33,6 +33,9 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 
+/// The most rows a forest trains on: a count fits a `u32` and its square an `i64`.
+const MAX_ROWS: usize = (1 << 31) - 1;
+
 /// Features are binned into at most this many bins, so a bin code fits a `u8`.
 const MAX_BINS: usize = 256;
 
@@ -165,11 +168,12 @@ impl ForestParams {
                 reason: "a forest needs at least 1 sample, got 0".into(),
             });
         }
-        // Sample and feature indices are stored as u32 (half the memory traffic of usize).
-        if n > u32::MAX as usize {
+        // Sample and feature indices are stored as u32 (half the memory traffic of usize),
+        // and split scans square weighted counts in i64: n² must stay below 2^63.
+        if n > MAX_ROWS {
             return Err(Error::InvalidParameter {
                 name: "x",
-                reason: format!("{n} rows exceed the limit of 2^32 - 1"),
+                reason: format!("{n} rows exceed the limit of {MAX_ROWS}"),
             });
         }
         if d >= u32::MAX as usize {
@@ -707,13 +711,13 @@ struct TreeBuilder<'a> {
     /// zero between uses.
     hist: Vec<u32>,
     bin_count: Vec<u32>,
-    /// The current node's weighted class counts, also as `f64` for the split scans, with
+    /// The current node's weighted class counts, also as `i64` for the split scans, with
     /// their sum and sum of squares.
     totals: Vec<u32>,
-    totals_f64: Vec<f64>,
-    node_n: f64,
-    node_sq: f64,
-    left: Vec<f64>,
+    totals_i64: Vec<i64>,
+    node_n: i64,
+    node_sq: i64,
+    left: Vec<i64>,
     codes: Vec<u8>,
     /// Scratch for the right side while partitioning.
     right: Vec<Sample>,
@@ -766,11 +770,11 @@ impl<'a> TreeBuilder<'a> {
             hist: vec![0; MAX_BINS * n_classes],
             bin_count: vec![0; MAX_BINS],
             totals: vec![0; n_classes],
-            totals_f64: vec![0.0; n_classes],
-            node_n: 0.0,
-            node_sq: 0.0,
+            totals_i64: vec![0; n_classes],
+            node_n: 0,
+            node_sq: 0,
             right: Vec::new(),
-            left: vec![0.0; n_classes],
+            left: vec![0; n_classes],
             codes: Vec::new(),
             sorted: Vec::new(),
             tree: Tree {
@@ -838,11 +842,11 @@ impl<'a> TreeBuilder<'a> {
         for s in &self.samples[start..end] {
             self.totals[s.class as usize] += s.weight;
         }
-        for (f, &t) in self.totals_f64.iter_mut().zip(&self.totals) {
-            *f = f64::from(t);
+        for (f, &t) in self.totals_i64.iter_mut().zip(&self.totals) {
+            *f = i64::from(t);
         }
-        self.node_n = self.totals_f64.iter().sum();
-        self.node_sq = self.totals_f64.iter().map(|t| t * t).sum();
+        self.node_n = self.totals_i64.iter().sum();
+        self.node_sq = self.totals_i64.iter().map(|t| t * t).sum();
         self.totals.iter().filter(|&&t| t > 0).count() > 1
     }
 
@@ -882,7 +886,7 @@ impl<'a> TreeBuilder<'a> {
         }
         let n_bins = self.binned.thresholds[feature].len() + 1;
         let mut scan = SplitScan::new(
-            &self.totals_f64,
+            &self.totals_i64,
             &mut self.left,
             feature,
             self.node_n,
@@ -897,12 +901,9 @@ impl<'a> TreeBuilder<'a> {
             if let Some(prev) = prev {
                 scan.consider(prev, bin);
             }
-            for (k, h) in self.hist[bin * c..(bin + 1) * c].iter_mut().enumerate() {
-                if *h > 0 {
-                    scan.add(k, *h);
-                    *h = 0;
-                }
-            }
+            let counts = &mut self.hist[bin * c..(bin + 1) * c];
+            scan.add_bin(counts);
+            counts.fill(0);
             prev = Some(bin);
         }
         scan.best()
@@ -948,7 +949,7 @@ impl<'a> TreeBuilder<'a> {
         offsets.fill(0);
 
         let mut scan = SplitScan::new(
-            &self.totals_f64,
+            &self.totals_i64,
             &mut self.left,
             feature,
             self.node_n,
@@ -989,17 +990,19 @@ impl<'a> TreeBuilder<'a> {
 }
 
 /// Running left/right class counts while sweeping one feature's bins from low to high.
+///
+/// Counts are integers, so the sums of squares are kept as `i64`: exact, with one-cycle
+/// additions on the sweep's dependency chain (`f64` additions take four), and converted
+/// to `f64` only to score a split, where every value below 2^53 converts exactly.
 struct SplitScan<'b> {
-    totals: &'b [f64],
-    left: &'b mut [f64],
+    totals: &'b [i64],
+    left: &'b mut [i64],
     feature: usize,
-    /// Weighted sample counts and sums of squared class counts on each side. Integers in
-    /// `f64`: exact below 2^53 (about 9·10^7 samples), and one instruction to divide,
-    /// where `u64` needs a multi-instruction conversion first.
-    n_left: f64,
-    n_right: f64,
-    sq_left: f64,
-    sq_right: f64,
+    /// Weighted sample counts and sums of squared class counts on each side.
+    n_left: i64,
+    n_right: i64,
+    sq_left: i64,
+    sq_right: i64,
     best_score: f64,
     best_lo: usize,
     best_hi: usize,
@@ -1007,15 +1010,15 @@ struct SplitScan<'b> {
 
 impl<'b> SplitScan<'b> {
     /// Starts with everything right: `n` is the sum of `totals`, `sq` their sum of squares.
-    fn new(totals: &'b [f64], left: &'b mut [f64], feature: usize, n: f64, sq: f64) -> Self {
-        left.fill(0.0);
+    fn new(totals: &'b [i64], left: &'b mut [i64], feature: usize, n: i64, sq: i64) -> Self {
+        left.fill(0);
         Self {
             totals,
             left,
             feature,
-            n_left: 0.0,
+            n_left: 0,
             n_right: n,
-            sq_left: 0.0,
+            sq_left: 0,
             sq_right: sq,
             best_score: f64::NEG_INFINITY,
             best_lo: 0,
@@ -1026,21 +1029,42 @@ impl<'b> SplitScan<'b> {
     /// Moves weight `w` of class `k` from the right side to the left.
     #[inline]
     fn add(&mut self, k: usize, w: u32) {
-        let w = f64::from(w);
+        let w = i64::from(w);
         let l = self.left[k];
         let r = self.totals[k] - l;
         // (l + w)² - l² and (r - w)² - r².
-        self.sq_left += w * (2.0 * l + w);
-        self.sq_right += w * (w - 2.0 * r);
+        self.sq_left += w * (2 * l + w);
+        self.sq_right += w * (w - 2 * r);
         self.left[k] = l + w;
         self.n_left += w;
         self.n_right -= w;
     }
 
+    /// Moves one bin's weights per class (`counts[k]` of class `k`) from right to left, every
+    /// class at once: no branch on which classes the bin holds, and the classes' terms are
+    /// summed apart from the running totals.
+    #[inline]
+    fn add_bin(&mut self, counts: &[u32]) {
+        let (mut dl, mut dr, mut dn) = (0i64, 0i64, 0i64);
+        for ((l, &t), &w) in self.left.iter_mut().zip(self.totals).zip(counts) {
+            let w = i64::from(w);
+            let r = t - *l;
+            dl += w * (2 * *l + w);
+            dr += w * (w - 2 * r);
+            *l += w;
+            dn += w;
+        }
+        self.sq_left += dl;
+        self.sq_right += dr;
+        self.n_left += dn;
+        self.n_right -= dn;
+    }
+
     /// Scores the split with bins up to `lo` left and from `hi` right; both sides non-empty.
     #[inline]
     fn consider(&mut self, lo: usize, hi: usize) {
-        let score = self.sq_left / self.n_left + self.sq_right / self.n_right;
+        let score =
+            self.sq_left as f64 / self.n_left as f64 + self.sq_right as f64 / self.n_right as f64;
         if score > self.best_score {
             (self.best_score, self.best_lo, self.best_hi) = (score, lo, hi);
         }
