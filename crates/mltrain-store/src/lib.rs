@@ -218,10 +218,11 @@ impl Store {
             let trimmed = prefix.trim_matches('/');
             if trimmed.is_empty() || plain_key(trimmed) {
                 let (root, dir) = (Arc::clone(root), trimmed.to_string());
+                let path = root.join(&dir);
                 let listed = tokio::task::spawn_blocking(move || list_local(&root, &dir))
                     .await
                     .map_err(|e| Error::Io {
-                        path: self.local_root.as_deref().cloned().unwrap_or_default(),
+                        path,
                         source: std::io::Error::other(e.to_string()),
                     })??;
                 if let Some(mut keys) = listed {
