@@ -711,10 +711,9 @@ struct TreeBuilder<'a> {
     /// zero between uses.
     hist: Vec<u32>,
     bin_count: Vec<u32>,
-    /// The current node's weighted class counts, also as `i64` for the split scans, with
+    /// The current node's weighted class counts (`i64`, as the split scans use them), with
     /// their sum and sum of squares.
-    totals: Vec<u32>,
-    totals_i64: Vec<i64>,
+    totals: Vec<i64>,
     node_n: i64,
     node_sq: i64,
     left: Vec<i64>,
@@ -770,7 +769,6 @@ impl<'a> TreeBuilder<'a> {
             hist: vec![0; MAX_BINS * n_classes],
             bin_count: vec![0; MAX_BINS],
             totals: vec![0; n_classes],
-            totals_i64: vec![0; n_classes],
             node_n: 0,
             node_sq: 0,
             right: Vec::new(),
@@ -821,7 +819,7 @@ impl<'a> TreeBuilder<'a> {
                 }
                 None => {
                     let leaf = self.tree.values.len() / self.n_classes;
-                    let total = self.totals.iter().sum::<u32>() as f32;
+                    let total = self.node_n as f32;
                     self.tree
                         .values
                         .extend(self.totals.iter().map(|&t| t as f32 / total));
@@ -840,13 +838,10 @@ impl<'a> TreeBuilder<'a> {
     fn node_totals(&mut self, start: usize, end: usize) -> bool {
         self.totals.fill(0);
         for s in &self.samples[start..end] {
-            self.totals[s.class as usize] += s.weight;
+            self.totals[s.class as usize] += i64::from(s.weight);
         }
-        for (f, &t) in self.totals_i64.iter_mut().zip(&self.totals) {
-            *f = i64::from(t);
-        }
-        self.node_n = self.totals_i64.iter().sum();
-        self.node_sq = self.totals_i64.iter().map(|t| t * t).sum();
+        self.node_n = self.totals.iter().sum();
+        self.node_sq = self.totals.iter().map(|t| t * t).sum();
         self.totals.iter().filter(|&&t| t > 0).count() > 1
     }
 
@@ -886,7 +881,7 @@ impl<'a> TreeBuilder<'a> {
         }
         let n_bins = self.binned.thresholds[feature].len() + 1;
         let mut scan = SplitScan::new(
-            &self.totals_i64,
+            &self.totals,
             &mut self.left,
             feature,
             self.node_n,
@@ -949,7 +944,7 @@ impl<'a> TreeBuilder<'a> {
         offsets.fill(0);
 
         let mut scan = SplitScan::new(
-            &self.totals_i64,
+            &self.totals,
             &mut self.left,
             feature,
             self.node_n,
