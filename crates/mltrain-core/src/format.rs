@@ -66,19 +66,25 @@ impl Kind {
 }
 
 /// Encodes `value` as an object of `kind`.
+///
+/// The payload is serialised once to size it and once into place behind the header: a model
+/// is megabytes, and growing a buffer by doubling, then copying it behind the header, costs
+/// more (copies and fresh pages) than the sizing pass.
 pub fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>> {
-    let payload = postcard::to_allocvec(value).map_err(|e| Error::Format {
+    let cannot = |e: postcard::Error| Error::Format {
         kind: kind.name(),
         reason: format!("cannot encode: {e}"),
-    })?;
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(kind.tag());
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    };
+    let len = postcard::experimental::serialized_size(value).map_err(cannot)?;
+    let mut out = vec![0; HEADER_LEN + len];
+    let (header, payload) = out.split_at_mut(HEADER_LEN);
+    let written = postcard::to_slice(value, payload).map_err(cannot)?.len();
+    debug_assert_eq!(written, len);
+    header[..4].copy_from_slice(MAGIC);
+    header[4..8].copy_from_slice(kind.tag());
+    header[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[12..20].copy_from_slice(&(len as u64).to_le_bytes());
+    header[20..24].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
     Ok(out)
 }
 
