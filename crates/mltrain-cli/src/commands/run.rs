@@ -41,7 +41,8 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         ..driver::Options::default()
     };
 
-    let report = super::runtime()?.block_on(async {
+    let rt = super::runtime()?;
+    let report = rt.block_on(async {
         if let Some(run_id) = &args.resume {
             // The run's own parameters (recorded by its partition stage) apply, not these.
             return driver::resume(&backend, &store, run_id, &options, &bars)
@@ -59,6 +60,9 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
                 "run {run_id} failed; nothing was published (finish it with --resume {run_id})"
             ))
     })?;
+    // Every task has finished: let the worker threads go with the process instead of
+    // joining them (half a millisecond of a 2k run).
+    rt.shutdown_background();
 
     let mut out = std::io::stdout().lock();
     if args.json {
