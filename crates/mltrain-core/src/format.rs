@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 const MAGIC: &[u8; 4] = b"MLTR";
 const HEADER_LEN: usize = 24;
 
-/// The version of the payload layouts this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The version of the payload layouts this build writes and reads. Version 2 stores a
+/// forest's trees as byte strings; version 1 stored them as serde sequences of numbers.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// What an object holds; the tag is stored in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
