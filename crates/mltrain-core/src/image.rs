@@ -278,19 +278,53 @@ pub fn decode_batch<B: AsRef<[u8]> + Sync>(
     expected: ImageSize,
     decoder: &FeatureDecoder,
 ) -> std::result::Result<crate::Matrix, (usize, Error)> {
+    fetch_and_decode_batch(images.len(), expected, decoder, |i| {
+        Ok::<_, std::convert::Infallible>(&images[i])
+    })
+    .map_err(|(i, e)| match e {
+        BatchError::Fetch(never) => match never {},
+        BatchError::Decode(e) => (i, e),
+    })
+}
+
+/// Why [`fetch_and_decode_batch`] stopped at an image.
+#[derive(Debug)]
+pub enum BatchError<E> {
+    /// Fetching its bytes failed.
+    Fetch(E),
+    /// Its bytes are not an image of the expected size (nor one to resize).
+    Decode(Error),
+}
+
+/// Fetches image `i` with `fetch(i)` and decodes it into row `i` of an `n ×
+/// expected.pixels()` matrix, for every `i < n`, each task fetching then decoding its own
+/// images (in parallel with the `rayon` feature): reading files overlaps decoding them
+/// instead of preceding it. On failure, returns the lowest failing index with its error.
+pub fn fetch_and_decode_batch<B, E, F>(
+    n: usize,
+    expected: ImageSize,
+    decoder: &FeatureDecoder,
+    fetch: F,
+) -> std::result::Result<crate::Matrix, (usize, BatchError<E>)>
+where
+    B: AsRef<[u8]>,
+    E: Send,
+    F: Fn(usize) -> std::result::Result<B, E> + Sync,
+{
     let d = expected.pixels();
-    let mut out = crate::Matrix::zeros(images.len(), d);
+    let mut out = crate::Matrix::zeros(n, d);
     if d == 0 {
         return Ok(out);
     }
     // Chunks of rows share one decoder (and its buffers) per task.
     const CHUNK: usize = 64;
-    let work = |(c, rows): (usize, &mut [f32])| -> std::result::Result<(), (usize, Error)> {
+    let work = |(c, rows): (usize, &mut [f32])| -> std::result::Result<(), (usize, BatchError<E>)> {
         let mut dec = decoder.clone();
         for (r, row) in rows.chunks_exact_mut(d).enumerate() {
             let i = c * CHUNK + r;
-            dec.decode_features(images[i].as_ref(), expected, row)
-                .map_err(|e| (i, e))?;
+            let bytes = fetch(i).map_err(|e| (i, BatchError::Fetch(e)))?;
+            dec.decode_features(bytes.as_ref(), expected, row)
+                .map_err(|e| (i, BatchError::Decode(e)))?;
         }
         Ok(())
     };

@@ -156,10 +156,8 @@ impl Store {
 
     /// Reads many objects, `concurrency` at a time, returning them in the order of `keys`.
     pub async fn get_many(&self, keys: &[String], concurrency: usize) -> Result<Vec<Bytes>> {
-        if let Some(root) = &self.local_root {
-            if keys.iter().all(|k| plain_key(k)) {
-                return read_local(root, keys, concurrency).await;
-            }
+        if let Some(reader) = self.local_reader(keys) {
+            return read_local(reader, keys, concurrency).await;
         }
         // Owned futures: a stream of futures borrowing `keys` trips the compiler's
         // higher-ranked lifetime check once callers need `Send`.
@@ -172,6 +170,17 @@ impl Store {
             .buffered(concurrency.max(1))
             .try_collect()
             .await
+    }
+
+    /// For a `file://` store, a reader of `keys` straight from its directory with blocking
+    /// calls, for callers that process each object as it is read on threads of their own
+    /// (a stage decoding thousands of images); `None` for other stores, or if a key is not
+    /// one whose file is the key itself.
+    pub fn local_reader(&self, keys: &[String]) -> Option<LocalReader> {
+        let root = self.local_root.as_ref()?;
+        keys.iter().all(|k| plain_key(k)).then(|| LocalReader {
+            root: Arc::clone(root),
+        })
     }
 
     /// Whether any object is below `prefix`; reads one listing page at most.
@@ -389,39 +398,52 @@ fn list_local(root: &std::path::Path, prefix: &str) -> Result<Option<Vec<String>
     Ok(Some(keys))
 }
 
+/// Reads objects of a `file://` store straight from its directory (see
+/// [`Store::local_reader`]): no task hop and fewer system calls than `object_store`'s
+/// one request per file.
+#[derive(Debug, Clone)]
+pub struct LocalReader {
+    root: Arc<std::path::PathBuf>,
+}
+
+impl LocalReader {
+    /// Reads the object under `key`, blocking; [`Error::NotFound`] if there is none.
+    pub fn read(&self, key: &str) -> Result<Bytes> {
+        let path = self.root.join(key);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
+                key: key.to_string(),
+            }),
+            Err(source) => Err(Error::Io { path, source }),
+        }
+    }
+}
+
 /// Reads many objects of a `file://` store straight from its directory, a chunk of files
 /// per blocking task: a workflow stage reads thousands of small images, and one
 /// `object_store` request per file costs a task hop and several system calls more than the
 /// read itself.
 async fn read_local(
-    root: &Arc<std::path::PathBuf>,
+    reader: LocalReader,
     keys: &[String],
     concurrency: usize,
 ) -> Result<Vec<Bytes>> {
     const CHUNK: usize = 64;
     let chunks: Vec<Vec<String>> = keys.chunks(CHUNK).map(<[String]>::to_vec).collect();
     let reads = chunks.into_iter().map(|chunk| {
-        let root = Arc::clone(root);
-        let dir = Arc::clone(&root);
+        let reader = reader.clone();
         async move {
+            let dir = reader.root.to_path_buf();
             tokio::task::spawn_blocking(move || {
                 chunk
                     .iter()
-                    .map(|key| match std::fs::read(root.join(key)) {
-                        Ok(bytes) => Ok(Bytes::from(bytes)),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            Err(Error::NotFound { key: key.clone() })
-                        }
-                        Err(source) => Err(Error::Io {
-                            path: root.join(key),
-                            source,
-                        }),
-                    })
+                    .map(|key| reader.read(key))
                     .collect::<Result<Vec<Bytes>>>()
             })
             .await
             .map_err(|e| Error::Io {
-                path: dir.to_path_buf(),
+                path: dir,
                 source: std::io::Error::other(e.to_string()),
             })?
         }

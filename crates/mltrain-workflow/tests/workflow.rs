@@ -284,3 +284,50 @@ async fn bad_data_is_refused_with_the_culprit_named() {
         Error::NotInClassFolder { .. }
     ));
 }
+
+/// From a local directory, PCA functions read each image as they decode it: an image that
+/// vanished after partition listed it fails its function with the image's key named, as a
+/// missing object, not as a decode error.
+#[tokio::test]
+async fn an_image_gone_after_partition_is_named() {
+    use mltrain_workflow::stages::{PcaInput, pca};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = url_of(dir.path());
+    let store = mltrain_store::Store::from_url(&url).unwrap();
+    put_digits(&store, "digits", 0..200).await;
+    let ctx = Ctx::new(store.clone());
+    let p = params("digits", 1, 2);
+    let parted = partition(
+        &ctx,
+        PartitionInput {
+            run_id: "gone".into(),
+            params: p.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let list = read_list(&store, &parted.partitions[0]).await;
+    let victim = &list.items[list.items.len() / 2].key;
+    std::fs::remove_file(dir.path().join(victim)).unwrap();
+
+    let err = pca(
+        &ctx,
+        PcaInput {
+            run_id: "gone".into(),
+            index: 0,
+            key_list: parted.partitions[0].clone(),
+            params: p,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Store(mltrain_store::Error::NotFound { key }) if key == victim),
+        "{err:?}"
+    );
+}
+
+fn url_of(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}

@@ -67,25 +67,45 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Fetches and decodes the images of `list` into one matrix, naming the first bad key.
+///
+/// From a local directory, each decoding task reads its own files as it goes, so reading
+/// overlaps decoding; from other stores, every object is fetched (concurrently) first.
 async fn load_images(
     ctx: &Ctx,
     stage: &'static str,
     list: &KeyList,
     resize: bool,
 ) -> Result<mltrain_core::Matrix> {
+    use mltrain_core::image::{BatchError, FeatureDecoder, fetch_and_decode_batch};
+
     let keys: Vec<String> = list.items.iter().map(|i| i.key.clone()).collect();
-    let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
     let size = list.image_size;
-    let max_pixels = ctx.limits.max_image_pixels;
-    let decoded = blocking(stage, move || {
-        let decoder = mltrain_core::image::FeatureDecoder::new()
-            .resize(resize)
-            .max_pixels(max_pixels);
-        mltrain_core::image::decode_batch(&bytes, size, &decoder)
-    })
-    .await?;
-    decoded.map_err(|(i, source)| Error::Image {
-        key: keys[i].clone(),
-        source,
+    let decoder = FeatureDecoder::new()
+        .resize(resize)
+        .max_pixels(ctx.limits.max_image_pixels);
+    let decoded = match ctx.store.local_reader(&keys) {
+        Some(reader) => {
+            let keys = keys.clone();
+            blocking(stage, move || {
+                fetch_and_decode_batch(keys.len(), size, &decoder, |i| reader.read(&keys[i]))
+            })
+            .await?
+        }
+        None => {
+            let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
+            blocking(stage, move || {
+                fetch_and_decode_batch(bytes.len(), size, &decoder, |i| {
+                    Ok::<_, mltrain_store::Error>(&bytes[i])
+                })
+            })
+            .await?
+        }
+    };
+    decoded.map_err(|(i, e)| match e {
+        BatchError::Fetch(e) => e.into(),
+        BatchError::Decode(source) => Error::Image {
+            key: keys[i].clone(),
+            source,
+        },
     })
 }
