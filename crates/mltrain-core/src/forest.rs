@@ -211,14 +211,21 @@ impl ForestParams {
         }
 
         let binned = Binned::new(x);
-        let build = |t: usize| {
-            let rng = ChaCha8Rng::seed_from_u64(tree_seed(self.seed, t as u64));
-            TreeBuilder::new(&binned, y, n_classes, self, max_features, rng).build()
+        // One builder (and its buffers) serves many trees; each tree has its own generator.
+        let builder = || TreeBuilder::new(&binned, y, n_classes, self, max_features);
+        let grow = |b: &mut TreeBuilder<'_>, t: usize| {
+            b.grow(ChaCha8Rng::seed_from_u64(tree_seed(self.seed, t as u64)))
         };
         #[cfg(feature = "rayon")]
-        let trees = (0..self.n_trees).into_par_iter().map(build).collect();
+        let trees = (0..self.n_trees)
+            .into_par_iter()
+            .map_init(builder, grow)
+            .collect();
         #[cfg(not(feature = "rayon"))]
-        let trees = (0..self.n_trees).map(build).collect();
+        let trees = {
+            let mut b = builder();
+            (0..self.n_trees).map(|t| grow(&mut b, t)).collect()
+        };
 
         Ok(Forest::from_checked(d, n_classes, trees))
     }
@@ -469,61 +476,96 @@ impl Step {
     };
 }
 
-/// A tree laid out for branch-free prediction: a leaf loops to itself, so every row takes
-/// exactly `depth` steps and the walks of several rows interleave without a test for the
-/// end of any of them.
+/// Every tree of a forest laid out for branch-free prediction, in one allocation: a leaf
+/// loops to itself, so every row takes exactly a tree's depth in steps and the walks of
+/// several rows interleave without a test for the end of any of them.
+///
+/// Each tree's nodes are padded with unreachable ones to a power-of-two length: an index
+/// masked with the tree's mask is provably in bounds, so a step costs an `and`, not a
+/// compare and branch. One allocation for the forest instead of two per tree also spares
+/// the allocator hundreds of heap extensions when a model's 800 trees are laid out.
 #[derive(Debug, Clone)]
-struct Walk {
-    /// The nodes, padded with unreachable ones to a power-of-two length: an index masked
-    /// with `mask` is provably in bounds, so a step costs an `and`, not a compare and branch.
+struct Walks {
     steps: Vec<Step>,
-    mask: usize,
     /// Per node: where a leaf's class distribution starts in the tree's values. Derivable
     /// from the tree's leaf nodes, but reading it there (12-byte nodes, one multiply) makes
     /// prediction 2–11% slower (criterion).
     values: Vec<u32>,
+    /// Where each tree's nodes start in `steps` and `values`, its mask (padded length − 1)
+    /// and its depth.
+    trees: Vec<(usize, usize, usize)>,
+}
+
+impl Walks {
+    /// Lays out trees whose children come after their parent (as [`Forest`] checks).
+    fn new(trees: &[Tree], n_classes: usize) -> Self {
+        let total = trees
+            .iter()
+            .map(|t| t.nodes.len().next_power_of_two())
+            .sum();
+        let mut steps = Vec::with_capacity(total);
+        let mut values = Vec::with_capacity(total);
+        let mut spans = Vec::with_capacity(trees.len());
+        let mut depth = Vec::new();
+        for tree in trees {
+            let start = steps.len();
+            depth.clear();
+            depth.resize(tree.nodes.len(), 0usize);
+            for (i, node) in tree.nodes.iter().enumerate() {
+                if node.feature == LEAF {
+                    steps.push(Step {
+                        feature: 0,
+                        threshold: 0.0,
+                        next: [i as u32; 2],
+                    });
+                    values.push(node.next * n_classes as u32);
+                } else {
+                    // Parents precede children, so `depth[i]` is final here.
+                    let child = depth[i] + 1;
+                    depth[i + 1] = depth[i + 1].max(child);
+                    depth[node.next as usize] = depth[node.next as usize].max(child);
+                    steps.push(Step {
+                        feature: node.feature,
+                        threshold: node.threshold,
+                        next: [i as u32 + 1, node.next],
+                    });
+                    values.push(0);
+                }
+            }
+            let len = tree.nodes.len().next_power_of_two();
+            steps.resize(start + len, Step::UNREACHABLE);
+            values.resize(start + len, 0);
+            spans.push((start, len - 1, depth.iter().copied().max().unwrap_or(0)));
+        }
+        Walks {
+            steps,
+            values,
+            trees: spans,
+        }
+    }
+
+    /// The trees' walks, in the forest's order.
+    fn iter(&self) -> impl Iterator<Item = Walk<'_>> {
+        self.trees.iter().map(|&(start, mask, depth)| Walk {
+            steps: &self.steps[start..],
+            values: &self.values[start..],
+            mask,
+            depth,
+        })
+    }
+}
+
+/// One tree of [`Walks`]: its nodes start its slices, `mask + 1` of them.
+#[derive(Debug, Clone, Copy)]
+struct Walk<'a> {
+    steps: &'a [Step],
+    values: &'a [u32],
+    mask: usize,
     /// The longest root-to-leaf path, in edges.
     depth: usize,
 }
 
-impl Walk {
-    /// Lays out a tree whose children come after their parent (as [`Forest`] checks).
-    fn new(tree: &Tree, n_classes: usize) -> Self {
-        let mut depth = vec![0usize; tree.nodes.len()];
-        let mut steps = Vec::with_capacity(tree.nodes.len());
-        let mut values = Vec::with_capacity(tree.nodes.len());
-        for (i, node) in tree.nodes.iter().enumerate() {
-            if node.feature == LEAF {
-                steps.push(Step {
-                    feature: 0,
-                    threshold: 0.0,
-                    next: [i as u32; 2],
-                });
-                values.push(node.next * n_classes as u32);
-            } else {
-                // Parents precede children, so `depth[i]` is final here.
-                let child = depth[i] + 1;
-                depth[i + 1] = depth[i + 1].max(child);
-                depth[node.next as usize] = depth[node.next as usize].max(child);
-                steps.push(Step {
-                    feature: node.feature,
-                    threshold: node.threshold,
-                    next: [i as u32 + 1, node.next],
-                });
-                values.push(0);
-            }
-        }
-        let len = steps.len().next_power_of_two();
-        steps.resize(len, Step::UNREACHABLE);
-        values.resize(len, 0);
-        Walk {
-            steps,
-            values,
-            mask: len - 1,
-            depth: depth.into_iter().max().unwrap_or(0),
-        }
-    }
-
+impl Walk<'_> {
     /// Walks `LANES` rows (each starting at `starts` in `x`) to their leaves in lockstep;
     /// returns where each row's leaf distribution starts in the tree's values.
     ///
@@ -558,7 +600,7 @@ pub struct Forest {
     /// The trees laid out for prediction, derived from `trees` on first use (not stored:
     /// a forest that is only trained and written never needs them).
     #[serde(skip)]
-    walks: OnceLock<Vec<Walk>>,
+    walks: OnceLock<Walks>,
 }
 
 /// Forests are equal when their trees are; the walks are derived from them.
@@ -629,13 +671,9 @@ impl Forest {
         }
     }
 
-    fn walks(&self) -> &[Walk] {
-        self.walks.get_or_init(|| {
-            self.trees
-                .iter()
-                .map(|t| Walk::new(t, self.n_classes))
-                .collect()
-        })
+    fn walks(&self) -> &Walks {
+        self.walks
+            .get_or_init(|| Walks::new(&self.trees, self.n_classes))
     }
 
     pub fn n_classes(&self) -> usize {
@@ -677,7 +715,7 @@ impl Forest {
             {
                 to[..d].copy_from_slice(from);
             }
-            for (tree, walk) in self.trees.iter().zip(walks) {
+            for (tree, walk) in self.trees.iter().zip(walks.iter()) {
                 let mut add = |j: usize, value: usize| {
                     let leaf = &tree.values[value..value + c];
                     let out_row = &mut block[j * c..(j + 1) * c];
@@ -800,6 +838,8 @@ struct BinSample {
 /// Builds one tree; owns every buffer so a node allocates nothing.
 struct TreeBuilder<'a> {
     binned: &'a Binned,
+    y: &'a [u32],
+    bootstrap: bool,
     n_classes: usize,
     max_depth: usize,
     min_samples_split: usize,
@@ -809,6 +849,8 @@ struct TreeBuilder<'a> {
     /// work per bin.
     histogram_from: usize,
     rng: ChaCha8Rng,
+    /// Bootstrap multiplicity of each row, while drawing.
+    weight: Vec<u32>,
     /// Drawn rows (duplicates weigh instead of repeating); each node owns a contiguous
     /// range, partitioned in place when it splits.
     samples: Vec<Sample>,
@@ -831,47 +873,29 @@ struct TreeBuilder<'a> {
 }
 
 impl<'a> TreeBuilder<'a> {
+    /// A builder for trees on `binned` and `y`; [`grow`](Self::grow) builds one tree at a
+    /// time, reusing every buffer.
     fn new(
         binned: &'a Binned,
-        y: &[u32],
+        y: &'a [u32],
         n_classes: usize,
         params: &ForestParams,
         max_features: usize,
-        mut rng: ChaCha8Rng,
     ) -> Self {
-        let n = binned.n_rows;
-        let samples = if params.bootstrap {
-            let mut weight = vec![0u32; n];
-            for _ in 0..n {
-                weight[rng.random_range(0..n as u32) as usize] += 1;
-            }
-            (0..n)
-                .filter(|&i| weight[i] > 0)
-                .map(|i| Sample {
-                    row: i as u32,
-                    class: y[i],
-                    weight: weight[i],
-                })
-                .collect()
-        } else {
-            (0..n)
-                .map(|i| Sample {
-                    row: i as u32,
-                    class: y[i],
-                    weight: 1,
-                })
-                .collect()
-        };
         Self {
             binned,
+            y,
+            bootstrap: params.bootstrap,
             n_classes,
             max_depth: params.max_depth,
             min_samples_split: params.min_samples_split,
             max_features,
             histogram_from: HISTOGRAM_FROM_SAMPLES_PER_CLASS * n_classes,
-            rng,
-            samples,
-            features: (0..binned.thresholds.len() as u32).collect(),
+            // Replaced by each tree's own generator in `grow`.
+            rng: ChaCha8Rng::seed_from_u64(0),
+            weight: Vec::new(),
+            samples: Vec::new(),
+            features: Vec::new(),
             hist: vec![0; MAX_BINS * n_classes],
             bin_count: vec![0; MAX_BINS],
             totals: vec![0; n_classes],
@@ -888,7 +912,45 @@ impl<'a> TreeBuilder<'a> {
         }
     }
 
-    fn build(mut self) -> Tree {
+    /// Grows one tree drawing from `rng`: its bootstrap sample, then its nodes.
+    fn grow(&mut self, mut rng: ChaCha8Rng) -> Tree {
+        let n = self.binned.n_rows;
+        self.samples.clear();
+        if self.bootstrap {
+            self.weight.clear();
+            self.weight.resize(n, 0);
+            for _ in 0..n {
+                self.weight[rng.random_range(0..n as u32) as usize] += 1;
+            }
+            let (y, weight) = (self.y, &self.weight);
+            self.samples
+                .extend((0..n).filter(|&i| weight[i] > 0).map(|i| Sample {
+                    row: i as u32,
+                    class: y[i],
+                    weight: weight[i],
+                }));
+        } else {
+            let y = self.y;
+            self.samples.extend((0..n).map(|i| Sample {
+                row: i as u32,
+                class: y[i],
+                weight: 1,
+            }));
+        }
+        self.rng = rng;
+        self.features.clear();
+        self.features.extend(0..self.binned.thresholds.len() as u32);
+        self.build();
+        std::mem::replace(
+            &mut self.tree,
+            Tree {
+                nodes: Vec::new(),
+                values: Vec::new(),
+            },
+        )
+    }
+
+    fn build(&mut self) {
         // (start, end, depth, parent whose right child this is): depth-first with the left
         // child popped first, so nodes come out in preorder.
         let mut stack = vec![(0, self.samples.len(), 0, None::<usize>)];
@@ -937,7 +999,6 @@ impl<'a> TreeBuilder<'a> {
                 }
             }
         }
-        self.tree
     }
 
     /// Fills `totals` with the node's weighted class counts; false if the node is pure.
@@ -1336,7 +1397,7 @@ mod tests {
             .seed(5)
             .fit(&x, &y, 3)
             .expect("fit");
-        for walk in forest.walks() {
+        for walk in forest.walks().iter() {
             assert!(walk.depth <= 10);
         }
         let thresholds: Vec<f32> = forest.trees[0]
