@@ -85,7 +85,6 @@ async fn load_images(
         .max_pixels(ctx.limits.max_image_pixels);
     let decoded = match ctx.store.local_reader(&keys) {
         Some(reader) => {
-            let keys = keys.clone();
             blocking(stage, move || {
                 fetch_and_decode_batch(keys.len(), size, &decoder, |i| reader.read(&keys[i]))
             })
@@ -104,7 +103,7 @@ async fn load_images(
     decoded.map_err(|(i, e)| match e {
         BatchError::Fetch(e) => e.into(),
         BatchError::Decode(source) => Error::Image {
-            key: keys[i].clone(),
+            key: list.items[i].key.clone(),
             source,
         },
     })
