@@ -359,9 +359,9 @@ struct Node {
 /// One tree: nodes plus the leaves' class distributions, `n_classes` values per leaf.
 ///
 /// Stored as two byte strings, the nodes as 12-byte records (feature, threshold, next; each
-/// little-endian) and the values as little-endian `f32`s: a model holds about a million
-/// numbers, and converting them in bulk is many times faster than serde's one call per
-/// number, which made writing a 2k run's model about a millisecond of one thread.
+/// little-endian) and the values as little-endian `f32`s, converted in bulk: serde's one
+/// call per number made encoding a 2k run's model (half a million numbers) about a
+/// millisecond of one thread, at the end of the run.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "TreeData")]
 struct Tree {
