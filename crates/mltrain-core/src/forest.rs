@@ -362,7 +362,7 @@ struct Node {
 /// little-endian) and the values as little-endian `f32`s, converted in bulk: serde's one
 /// call per number made encoding a 2k run's model (half a million numbers) about a
 /// millisecond of one thread, at the end of the run.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(try_from = "TreeData")]
 struct Tree {
     nodes: Vec<Node>,
@@ -835,7 +835,8 @@ struct BinSample {
     weight: u32,
 }
 
-/// Builds one tree; owns every buffer so a node allocates nothing.
+/// Builds trees one at a time ([`grow`](Self::grow)); owns every buffer and reuses it from
+/// node to node and tree to tree, so growing a tree allocates only the tree itself.
 struct TreeBuilder<'a> {
     binned: &'a Binned,
     y: &'a [u32],
@@ -905,10 +906,7 @@ impl<'a> TreeBuilder<'a> {
             left: vec![0; n_classes],
             codes: Vec::new(),
             sorted: Vec::new(),
-            tree: Tree {
-                nodes: Vec::new(),
-                values: Vec::new(),
-            },
+            tree: Tree::default(),
         }
     }
 
@@ -941,13 +939,7 @@ impl<'a> TreeBuilder<'a> {
         self.features.clear();
         self.features.extend(0..self.binned.thresholds.len() as u32);
         self.build();
-        std::mem::replace(
-            &mut self.tree,
-            Tree {
-                nodes: Vec::new(),
-                values: Vec::new(),
-            },
-        )
+        std::mem::take(&mut self.tree)
     }
 
     fn build(&mut self) {
