@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use mltrain_workflow::driver::{self, Local, Quiet};
 use mltrain_workflow::objects::{self, KeyList};
 use mltrain_workflow::params::{Params, TestSplit};
-use mltrain_workflow::stages::{Ctx, PartitionInput, partition};
+use mltrain_workflow::stages::{Ctx, PartitionInput, PartitionOutput, partition};
 use mltrain_workflow::{Error, layout};
 
-use common::{memory, put_digits};
+use common::{local, memory, put_digits};
 
 fn params(prefix: &str, num_pca: usize, num_rf: usize) -> Params {
     Params {
@@ -21,6 +21,19 @@ fn params(prefix: &str, num_pca: usize, num_rf: usize) -> Params {
         num_rf,
         ..Params::default()
     }
+}
+
+/// Runs the partition stage of run `run_id`.
+async fn partitioned(ctx: &Ctx, run_id: &str, params: Params) -> PartitionOutput {
+    partition(
+        ctx,
+        PartitionInput {
+            run_id: run_id.into(),
+            params,
+        },
+    )
+    .await
+    .unwrap()
 }
 
 async fn read_list(store: &mltrain_store::Store, key: &str) -> KeyList {
@@ -34,15 +47,7 @@ async fn partition_covers_every_key_once_stratified_and_deterministic() {
     put_digits(&store, "data", 0..1000).await;
     let ctx = Ctx::new(store.clone());
     let p = params("data", 3, 8);
-    let out = partition(
-        &ctx,
-        PartitionInput {
-            run_id: "a".into(),
-            params: p.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let out = partitioned(&ctx, "a", p.clone()).await;
     assert_eq!(
         out.classes,
         (0..10).map(|d| d.to_string()).collect::<Vec<_>>()
@@ -88,27 +93,11 @@ async fn partition_covers_every_key_once_stratified_and_deterministic() {
     }
 
     // Deterministic: same seed, same lists; another seed, another shuffle.
-    let again = partition(
-        &ctx,
-        PartitionInput {
-            run_id: "b".into(),
-            params: p.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let again = partitioned(&ctx, "b", p.clone()).await;
     for (a, b) in out.partitions.iter().zip(&again.partitions) {
         assert_eq!(read_list(&store, a).await, read_list(&store, b).await);
     }
-    let other = partition(
-        &ctx,
-        PartitionInput {
-            run_id: "c".into(),
-            params: Params { seed: 1, ..p },
-        },
-    )
-    .await
-    .unwrap();
+    let other = partitioned(&ctx, "c", Params { seed: 1, ..p }).await;
     assert_ne!(
         read_list(&store, &out.partitions[0]).await,
         read_list(&store, &other.partitions[0]).await
@@ -293,20 +282,11 @@ async fn an_image_gone_after_partition_is_named() {
     use mltrain_workflow::stages::{PcaInput, pca};
 
     let dir = tempfile::tempdir().unwrap();
-    let url = url_of(dir.path());
-    let store = mltrain_store::Store::from_url(&url).unwrap();
+    let store = local(dir.path());
     put_digits(&store, "digits", 0..200).await;
     let ctx = Ctx::new(store.clone());
     let p = params("digits", 1, 2);
-    let parted = partition(
-        &ctx,
-        PartitionInput {
-            run_id: "gone".into(),
-            params: p.clone(),
-        },
-    )
-    .await
-    .unwrap();
+    let parted = partitioned(&ctx, "gone", p.clone()).await;
     let list = read_list(&store, &parted.partitions[0]).await;
     let victim = &list.items[list.items.len() / 2].key;
     std::fs::remove_file(dir.path().join(victim)).unwrap();
@@ -326,8 +306,4 @@ async fn an_image_gone_after_partition_is_named() {
         matches!(&err, Error::Store(mltrain_store::Error::NotFound { key }) if key == victim),
         "{err:?}"
     );
-}
-
-fn url_of(path: &std::path::Path) -> String {
-    format!("file://{}", path.display())
 }

@@ -25,3 +25,8 @@ pub async fn put_digits(store: &Store, prefix: &str, range: std::ops::Range<usiz
 pub fn memory() -> Store {
     Store::from_url("memory://").expect("memory store")
 }
+
+/// A `file://` store in `dir`.
+pub fn local(dir: &std::path::Path) -> Store {
+    Store::from_url(&format!("file://{}", dir.display())).expect("local store")
+}
