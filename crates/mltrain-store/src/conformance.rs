@@ -197,14 +197,25 @@ pub async fn many_keys(store: &Store, root: &str) {
     );
 }
 
-/// `get_many` returns bodies in the order of the keys asked for.
+/// `get_many` returns bodies in the order of the keys asked for; where the store has a
+/// direct reader ([`Store::local_reader`]), it reads the same bodies and misses the same keys.
 pub async fn get_many_keeps_order(store: &Store, root: &str) {
     let keys: Vec<String> = (0..50).rev().map(|i| format!("{root}/{i}")).collect();
     for key in &keys {
         store.put(key, Bytes::from(key.clone())).await.expect("put");
     }
     let bodies = store.get_many(&keys, 8).await.expect("get many");
-    for (key, body) in keys.iter().zip(bodies) {
+    for (key, body) in keys.iter().zip(&bodies) {
         assert_eq!(&body[..], key.as_bytes());
+    }
+    if let Some(reader) = store.local_reader(&keys) {
+        for (key, body) in keys.iter().zip(&bodies) {
+            assert_eq!(&reader.read(key).expect("direct read"), body);
+        }
+        let missing = format!("{root}/missing");
+        assert!(
+            matches!(reader.read(&missing), Err(Error::NotFound { key }) if key == missing),
+            "a direct read of a missing key is NotFound"
+        );
     }
 }

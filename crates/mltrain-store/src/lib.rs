@@ -57,7 +57,7 @@ pub struct ObjectInfo {
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
     url: String,
-    /// The directory of a `file://` store, for [`Store::get_many`]'s direct reads.
+    /// The directory of a `file://` store, for direct listing and [`Store::local_reader`].
     local_root: Option<Arc<std::path::PathBuf>>,
 }
 
@@ -156,9 +156,6 @@ impl Store {
 
     /// Reads many objects, `concurrency` at a time, returning them in the order of `keys`.
     pub async fn get_many(&self, keys: &[String], concurrency: usize) -> Result<Vec<Bytes>> {
-        if let Some(reader) = self.local_reader(keys) {
-            return read_local(reader, keys, concurrency).await;
-        }
         // Owned futures: a stream of futures borrowing `keys` trips the compiler's
         // higher-ranked lifetime check once callers need `Send`.
         let store = self.clone();
@@ -418,41 +415,6 @@ impl LocalReader {
             Err(source) => Err(Error::Io { path, source }),
         }
     }
-}
-
-/// Reads many objects of a `file://` store straight from its directory, a chunk of files
-/// per blocking task: a workflow stage reads thousands of small images, and one
-/// `object_store` request per file costs a task hop and several system calls more than the
-/// read itself.
-async fn read_local(
-    reader: LocalReader,
-    keys: &[String],
-    concurrency: usize,
-) -> Result<Vec<Bytes>> {
-    const CHUNK: usize = 64;
-    let chunks: Vec<Vec<String>> = keys.chunks(CHUNK).map(<[String]>::to_vec).collect();
-    let reads = chunks.into_iter().map(|chunk| {
-        let reader = reader.clone();
-        async move {
-            let dir = reader.root.to_path_buf();
-            tokio::task::spawn_blocking(move || {
-                chunk
-                    .iter()
-                    .map(|key| reader.read(key))
-                    .collect::<Result<Vec<Bytes>>>()
-            })
-            .await
-            .map_err(|e| Error::Io {
-                path: dir,
-                source: std::io::Error::other(e.to_string()),
-            })?
-        }
-    });
-    let parts: Vec<Vec<Bytes>> = futures::stream::iter(reads)
-        .buffered(concurrency.div_ceil(CHUNK).max(2))
-        .try_collect()
-        .await?;
-    Ok(parts.into_iter().flatten().collect())
 }
 
 fn object_path(key: &str) -> Result<ObjectPath> {
