@@ -1080,22 +1080,24 @@ impl<'a> TreeBuilder<'a> {
         let column = self.binned.column(feature);
         let node = &self.samples[start..end];
         self.codes.clear();
+        // Gathering the codes counts them too, by absolute bin (`bin_count` has one slot
+        // per possible code, all zero between uses).
         let (mut min_bin, mut max_bin) = (u8::MAX, 0);
+        let counts = &mut self.bin_count[..MAX_BINS];
         for s in node {
             let b = column[s.row as usize];
             (min_bin, max_bin) = (min_bin.min(b), max_bin.max(b));
+            counts[usize::from(b)] += 1;
             self.codes.push(b);
         }
+        let (min_bin, max_bin) = (usize::from(min_bin), usize::from(max_bin));
+        // Offsets over the occupied range only: deep nodes hold a handful of samples but a
+        // feature has up to 256 bins.
+        let offsets = &mut counts[min_bin..=max_bin];
         if min_bin == max_bin {
             // Constant on this node: no split, and no point sorting.
+            offsets.fill(0);
             return None;
-        }
-        let (min_bin, max_bin) = (usize::from(min_bin), usize::from(max_bin));
-        // Offsets relative to `min_bin`, over the occupied range only: deep nodes hold a
-        // handful of samples but a feature has up to 256 bins.
-        let offsets = &mut self.bin_count[..=max_bin - min_bin];
-        for &b in &self.codes {
-            offsets[usize::from(b) - min_bin] += 1;
         }
         let mut at = 0;
         for o in offsets.iter_mut() {
@@ -1103,7 +1105,7 @@ impl<'a> TreeBuilder<'a> {
         }
         self.sorted.resize(node.len(), BinSample::default());
         for (s, &b) in node.iter().zip(&self.codes) {
-            let o = &mut offsets[usize::from(b) - min_bin];
+            let o = &mut counts[usize::from(b)];
             self.sorted[*o as usize] = BinSample {
                 bin: u32::from(b),
                 class: s.class,
@@ -1111,7 +1113,7 @@ impl<'a> TreeBuilder<'a> {
             };
             *o += 1;
         }
-        offsets.fill(0);
+        counts[min_bin..=max_bin].fill(0);
 
         let mut scan = SplitScan::new(
             &self.totals,
