@@ -930,13 +930,19 @@ impl<'a> TreeBuilder<'a> {
             for _ in 0..n {
                 self.weight[rng.random_range(0..n as u32) as usize] += 1;
             }
-            let (y, weight) = (self.y, &self.weight);
-            self.samples
-                .extend((0..n).filter(|&i| weight[i] > 0).map(|i| Sample {
+            // Branch-free: whether a row was drawn is a coin flip, so every row is written
+            // and the cursor moves past the drawn ones only.
+            self.samples.resize(n, Sample::default());
+            let mut drawn = 0;
+            for (i, (&w, &class)) in self.weight.iter().zip(self.y).enumerate() {
+                self.samples[drawn] = Sample {
                     row: i as u32,
-                    class: y[i],
-                    weight: weight[i],
-                }));
+                    class,
+                    weight: w,
+                };
+                drawn += usize::from(w > 0);
+            }
+            self.samples.truncate(drawn);
         } else {
             let y = self.y;
             self.samples.extend((0..n).map(|i| Sample {
@@ -949,7 +955,13 @@ impl<'a> TreeBuilder<'a> {
         self.features.clear();
         self.features.extend(0..self.binned.thresholds.len() as u32);
         self.build();
-        std::mem::take(&mut self.tree)
+        let tree = std::mem::take(&mut self.tree);
+        // Trees of one forest are of similar sizes: the next one starts with room for this
+        // one's nodes instead of doubling its way up from nothing (a tenth of the time of
+        // 250-row forests went to growing and copying these).
+        self.tree.nodes.reserve(tree.nodes.len());
+        self.tree.values.reserve(tree.values.len());
+        tree
     }
 
     fn build(&mut self) {
