@@ -23,7 +23,7 @@ fn pca_fit(c: &mut Criterion) {
             group.bench_with_input(
                 BenchmarkId::new(format!("{k}_components"), n),
                 &x,
-                |b, x| b.iter(|| PcaParams::new(k).fit_transform(x.clone()).expect("fit")),
+                |b, x| b.iter(|| PcaParams::new(k).fit_transform(x).expect("fit")),
             );
         }
     }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::forest::Forest;
-use crate::matrix::Matrix;
+use crate::matrix::{FeatureRows, Matrix};
 use crate::metrics::argmax;
 use crate::pca::Pca;
 
@@ -113,12 +113,8 @@ impl Ensemble {
     }
 
     /// Mean of the members' class probabilities, `rows × n_classes`.
-    pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix> {
-        let projected: Vec<Matrix> = self
-            .bases
-            .iter()
-            .map(|b| b.transform(x))
-            .collect::<Result<_>>()?;
+    pub fn predict_proba<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Matrix> {
+        let projected = Pca::transform_many(&self.bases, x)?;
         let mut sum = Matrix::zeros(x.rows(), self.n_classes);
         for m in &self.members {
             let p = m.forest.predict_proba(&projected[m.basis])?;
@@ -132,7 +128,7 @@ impl Ensemble {
     }
 
     /// The most probable class of each row (ties to the lowest class).
-    pub fn predict(&self, x: &Matrix) -> Result<Vec<u32>> {
+    pub fn predict<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Vec<u32>> {
         let p = self.predict_proba(x)?;
         Ok(p.iter_rows().map(|r| argmax(r) as u32).collect())
     }

@@ -8,12 +8,13 @@
 use std::io::Cursor;
 
 use crate::error::{Error, Result};
+use crate::matrix::FeatureRows;
 
 /// Default cap on decoded pixels per image: 4096 × 4096. Guards against decompression bombs.
 pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
 
 /// `i / 255` for every grey level, correctly rounded (a multiply by `1 / 255` is not).
-const GREY_LEVELS: [f32; 256] = {
+pub(crate) const GREY_LEVELS: [f32; 256] = {
     let mut t = [0.0f32; 256];
     let mut i = 0;
     while i < 256 {
@@ -143,10 +144,33 @@ impl FeatureDecoder {
         expected: ImageSize,
         out: &mut [f32],
     ) -> Result<()> {
-        if out.len() != expected.pixels() {
+        self.decode_sized(bytes, expected, out.len())?;
+        for (o, &p) in out.iter_mut().zip(&self.grey) {
+            *o = GREY_LEVELS[usize::from(p)];
+        }
+        Ok(())
+    }
+
+    /// [`decode_features`](Self::decode_features), keeping the grey levels as bytes (`0` to
+    /// `255`) in `out`.
+    pub fn decode_levels(
+        &mut self,
+        bytes: &[u8],
+        expected: ImageSize,
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.decode_sized(bytes, expected, out.len())?;
+        out.copy_from_slice(&self.grey);
+        Ok(())
+    }
+
+    /// Decodes `bytes` to exactly `expected.pixels()` grey levels in `self.grey`, resizing
+    /// or refusing another size; `out_len` is the caller's row length, checked first.
+    fn decode_sized(&mut self, bytes: &[u8], expected: ImageSize, out_len: usize) -> Result<()> {
+        if out_len != expected.pixels() {
             return Err(Error::Shape {
                 expected: format!("{} features for {expected} images", expected.pixels()),
-                found: format!("{} features", out.len()),
+                found: format!("{out_len} features"),
             });
         }
         let size = self.decode_grey(bytes)?;
@@ -171,9 +195,6 @@ impl FeatureDecoder {
                 image::imageops::FilterType::Triangle,
             );
             self.grey = resized.into_raw();
-        }
-        for (o, &p) in out.iter_mut().zip(&self.grey) {
-            *o = GREY_LEVELS[usize::from(p)];
         }
         Ok(())
     }
@@ -311,19 +332,57 @@ where
     E: Send,
     F: Fn(usize) -> std::result::Result<B, E> + Sync,
 {
+    let data = decode_rows(n, expected, decoder, fetch, FeatureDecoder::decode_features)?;
+    Ok(crate::Matrix::from_vec(n, expected.pixels(), data).expect("n rows of the image size"))
+}
+
+/// [`fetch_and_decode_batch`] into [`GreyImages`]: a byte per pixel instead of an `f32`.
+pub fn fetch_and_decode_levels<B, E, F>(
+    n: usize,
+    expected: ImageSize,
+    decoder: &FeatureDecoder,
+    fetch: F,
+) -> std::result::Result<GreyImages, (usize, BatchError<E>)>
+where
+    B: AsRef<[u8]>,
+    E: Send,
+    F: Fn(usize) -> std::result::Result<B, E> + Sync,
+{
+    let data = decode_rows(n, expected, decoder, fetch, FeatureDecoder::decode_levels)?;
+    Ok(GreyImages {
+        rows: n,
+        cols: expected.pixels(),
+        data,
+    })
+}
+
+/// The batch decoding behind both public forms: `decode` writes one image into its row.
+fn decode_rows<T, B, E, F>(
+    n: usize,
+    expected: ImageSize,
+    decoder: &FeatureDecoder,
+    fetch: F,
+    decode: fn(&mut FeatureDecoder, &[u8], ImageSize, &mut [T]) -> Result<()>,
+) -> std::result::Result<Vec<T>, (usize, BatchError<E>)>
+where
+    T: Copy + Default + Send,
+    B: AsRef<[u8]>,
+    E: Send,
+    F: Fn(usize) -> std::result::Result<B, E> + Sync,
+{
     let d = expected.pixels();
-    let mut out = crate::Matrix::zeros(n, d);
+    let mut out = vec![T::default(); n * d];
     if d == 0 {
         return Ok(out);
     }
     // Chunks of rows share one decoder (and its buffers) per task.
     const CHUNK: usize = 64;
-    let work = |(c, rows): (usize, &mut [f32])| -> std::result::Result<(), (usize, BatchError<E>)> {
+    let work = |(c, rows): (usize, &mut [T])| -> std::result::Result<(), (usize, BatchError<E>)> {
         let mut dec = decoder.clone();
         for (r, row) in rows.chunks_exact_mut(d).enumerate() {
             let i = c * CHUNK + r;
             let bytes = fetch(i).map_err(|e| (i, BatchError::Fetch(e)))?;
-            dec.decode_features(bytes.as_ref(), expected, row)
+            decode(&mut dec, bytes.as_ref(), expected, row)
                 .map_err(|e| (i, BatchError::Decode(e)))?;
         }
         Ok(())
@@ -331,24 +390,67 @@ where
     #[cfg(feature = "rayon")]
     let results: Vec<_> = {
         use rayon::prelude::*;
-        out.as_mut_slice()
-            .par_chunks_mut(CHUNK * d)
+        out.par_chunks_mut(CHUNK * d)
             .enumerate()
             .map(work)
             .collect()
     };
     #[cfg(not(feature = "rayon"))]
-    let results: Vec<_> = out
-        .as_mut_slice()
-        .chunks_mut(CHUNK * d)
-        .enumerate()
-        .map(work)
-        .collect();
+    let results: Vec<_> = out.chunks_mut(CHUNK * d).enumerate().map(work).collect();
     // Results are in chunk order, so the first error is the lowest failing index.
     results
         .into_iter()
         .collect::<std::result::Result<Vec<()>, _>>()?;
     Ok(out)
+}
+
+/// Decoded images as rows of grey levels, a byte per pixel: a quarter of the memory of the
+/// same rows as `f32` features, which [`FeatureRows`] converts a block of rows at a time
+/// where they are used (to the values [`FeatureDecoder::decode_features`] gives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreyImages {
+    rows: usize,
+    cols: usize,
+    data: Vec<u8>,
+}
+
+impl GreyImages {
+    /// Images of `cols` pixels from their levels, row after row; `None` if `data` is not
+    /// `rows × cols` long.
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<u8>) -> Option<Self> {
+        (rows.checked_mul(cols) == Some(data.len())).then_some(Self { rows, cols, data })
+    }
+
+    /// The levels of image `i`.
+    pub fn row(&self, i: usize) -> &[u8] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Every image as `f32` features in `0..=1`.
+    pub fn to_features(&self) -> crate::Matrix {
+        let data = self
+            .data
+            .iter()
+            .map(|&p| GREY_LEVELS[usize::from(p)])
+            .collect();
+        crate::Matrix::from_vec(self.rows, self.cols, data).expect("rows × cols values")
+    }
+}
+
+impl FeatureRows for GreyImages {
+    type Value = u8;
+
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn values(&self) -> &[u8] {
+        &self.data
+    }
 }
 
 fn luma(r: u8, g: u8, b: u8) -> u8 {
@@ -535,6 +637,26 @@ mod tests {
             decode_batch(&bad, ImageSize::new(2, 1), &FeatureDecoder::new()).unwrap_err();
         assert_eq!(i, 70);
         assert!(matches!(err, Error::ImageDecode { .. }));
+    }
+
+    #[test]
+    fn levels_batch_keeps_the_bytes_of_the_features_batch() {
+        let imgs: Vec<Vec<u8>> = (0..100u8)
+            .map(|i| png_bytes(2, 1, png::ColorType::Grayscale, &[i, 255 - i]))
+            .collect();
+        let size = ImageSize::new(2, 1);
+        let fetch = |i: usize| Ok::<_, std::convert::Infallible>(&imgs[i]);
+        let grey = fetch_and_decode_levels(100, size, &FeatureDecoder::new(), fetch).unwrap();
+        assert_eq!(grey.row(99), &[99, 156]);
+        let features = decode_batch(&imgs, size, &FeatureDecoder::new()).unwrap();
+        assert_eq!(grey.to_features(), features);
+        let mut bad = imgs.clone();
+        bad[42] = b"junk".to_vec();
+        let fetch = |i: usize| Ok::<_, std::convert::Infallible>(&bad[i]);
+        let (i, err) =
+            fetch_and_decode_levels(100, size, &FeatureDecoder::new(), fetch).unwrap_err();
+        assert_eq!(i, 42);
+        assert!(matches!(err, BatchError::Decode(Error::ImageDecode { .. })));
     }
 
     #[test]

@@ -1,8 +1,72 @@
 //! A dense row-major `f32` matrix: the currency between image decoding, PCA and the forest.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+
+/// One stored feature value: an `f32` itself, or a grey level (`u8`) standing for
+/// `level / 255`, as [`FeatureDecoder::decode_features`](crate::image::FeatureDecoder::decode_features)
+/// gives it.
+pub trait Feature: Copy + PartialEq + Send + Sync + 'static {
+    fn value(self) -> f32;
+}
+
+impl Feature for f32 {
+    #[inline]
+    fn value(self) -> f32 {
+        self
+    }
+}
+
+impl Feature for u8 {
+    #[inline]
+    fn value(self) -> f32 {
+        crate::image::GREY_LEVELS[usize::from(self)]
+    }
+}
+
+/// Rows of features, held as `f32` ([`Matrix`]) or in a compact form converted where they
+/// are read ([`GreyImages`](crate::image::GreyImages)): what PCA and prediction take.
+pub trait FeatureRows: Sync {
+    type Value: Feature;
+    fn rows(&self) -> usize;
+    fn cols(&self) -> usize;
+    /// Every row, one after the other.
+    fn values(&self) -> &[Self::Value];
+    /// Rows `rows` as `f32`, row-major: borrowed when stored so, else converted into `buf`.
+    fn block<'a>(&'a self, rows: Range<usize>, buf: &'a mut Vec<f32>) -> &'a [f32] {
+        let d = self.cols();
+        buf.clear();
+        buf.extend(
+            self.values()[rows.start * d..rows.end * d]
+                .iter()
+                .map(|v| v.value()),
+        );
+        buf
+    }
+}
+
+impl FeatureRows for Matrix {
+    type Value = f32;
+
+    fn rows(&self) -> usize {
+        self.rows
+    }
+
+    fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn values(&self) -> &[f32] {
+        &self.data
+    }
+
+    fn block<'a>(&'a self, rows: Range<usize>, _buf: &'a mut Vec<f32>) -> &'a [f32] {
+        &self.data[rows.start * self.cols..rows.end * self.cols]
+    }
+}
 
 /// Dense row-major matrix of `f32`, one sample per row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
-//! Principal component analysis with `faer`: the covariance as one `f32` product over the
-//! lower triangle of the centred rows (constant columns left out), then its top `k`
+//! Principal component analysis with `faer`: the covariance as `f32` products over the
+//! lower triangle of blocks of centred rows (constant columns left out), then its top `k`
 //! eigenpairs from a partial (Krylov–Schur) self-adjoint eigensolver, with the full `f64`
 //! decomposition as the fallback.
 //!
 //! [`PcaParams::fit`] returns a [`Pca`] holding the mean and the top `k` principal axes;
 //! [`Pca::transform`] projects rows onto them.
+
+use std::ops::Range;
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -15,7 +17,7 @@ use faer::{Accum, Col, Mat, MatRef, Side};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
+use crate::matrix::{Feature, FeatureRows, Matrix};
 
 /// How many principal components to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,14 +46,16 @@ impl PcaParams {
     }
 
     /// Fits the basis on the rows of `x` (one sample per row).
-    pub fn fit(&self, x: &Matrix) -> Result<Pca> {
-        self.fit_transform(x.clone()).map(|(pca, _)| pca)
+    pub fn fit<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Pca> {
+        self.fit_transform(x).map(|(pca, _)| pca)
     }
 
-    /// Fits the basis on the rows of `x` and returns it with the projected rows. Takes `x`
-    /// by value to centre it in place: the projection of the training rows is then one
-    /// product with no copy of the data.
-    pub fn fit_transform(&self, mut x: Matrix) -> Result<(Pca, Matrix)> {
+    /// Fits the basis on the rows of `x` and returns it with the projected rows.
+    ///
+    /// `x` is read a block of rows at a time, each block centred into one reused buffer:
+    /// images kept as bytes ([`GreyImages`](crate::image::GreyImages)) are never held as a
+    /// whole `f32` matrix.
+    pub fn fit_transform<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<(Pca, Matrix)> {
         self.check()?;
         let (n, d) = (x.rows(), x.cols());
         if n < 2 {
@@ -66,65 +70,70 @@ impl PcaParams {
                 reason: format!("{k} components asked, but the data has only {d} features"),
             });
         }
-        if x.as_slice().iter().any(|v| !v.is_finite()) {
+
+        // One pass: finiteness, the column sums for the mean (in f64: a sum of thousands of
+        // f32 pixels loses digits otherwise), and which columns differ from the first row.
+        let values = x.values();
+        if values.iter().any(|v| !v.value().is_finite()) {
             return Err(Error::InvalidParameter {
                 name: "x",
                 reason: "contains NaN or infinite values".into(),
             });
         }
-
-        // Mean in f64: a sum of thousands of f32 pixels loses digits otherwise.
-        let mut mean = vec![0.0f64; d];
-        for row in x.iter_rows() {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += f64::from(v);
-            }
-        }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
-        let mean32: Vec<f32> = mean.iter().map(|&m| m as f32).collect();
-        for i in 0..n {
-            for (v, m) in x.row_mut(i).iter_mut().zip(&mean32) {
-                *v -= m;
-            }
-        }
-
-        // A column constant over the sample (the blank border of every digit) is zero once
-        // centred: it adds nothing to the covariance and has a zero weight on every axis.
-        // Dropping such columns first shrinks both the product and the eigenproblem (784 →
-        // about 620 columns on MNIST) and changes neither result. The rows are compacted
-        // in place, with no copy of the data.
+        let mut sums = vec![0.0f64; d];
         let mut varies = vec![false; d];
-        for row in x.iter_rows() {
-            for (nz, &v) in varies.iter_mut().zip(row) {
-                *nz |= v != 0.0;
+        let first = &values[..d];
+        for row in values.chunks_exact(d) {
+            for (((s, nz), &v), &f) in sums.iter_mut().zip(&mut varies).zip(row).zip(first) {
+                *s += f64::from(v.value());
+                *nz |= v != f;
             }
         }
+        let mean32: Vec<f32> = sums.iter().map(|&s| (s / n as f64) as f32).collect();
+
+        // A constant column (the blank border of every digit) is zero once centred: it adds
+        // nothing to the covariance and has a zero weight on every axis. Leaving such columns
+        // out shrinks both the product and the eigenproblem (784 → about 620 columns on
+        // MNIST) and changes neither result.
         let kept: Vec<usize> = (0..d).filter(|&j| varies[j]).collect();
         // Every column stays when fewer than k vary: the axes beyond them are then arbitrary
         // zero-variance directions, which the full problem still provides.
-        let (xk, kept) = if kept.len() < d && kept.len() >= k {
-            (compact_columns(x, &kept), kept)
+        let kept = if kept.len() >= k {
+            kept
         } else {
-            (x, (0..d).collect())
+            (0..d).collect()
         };
         let dk = kept.len();
+        // A block of rows, centred, over the kept columns, converted from how they are
+        // stored on the way.
+        let mut centred = Vec::new();
+        let centre = |rows: Range<usize>, centred: &mut Vec<f32>| {
+            centred.clear();
+            for row in values[rows.start * d..rows.end * d].chunks_exact(d) {
+                centred.extend(kept.iter().map(|&j| row[j].value() - mean32[j]));
+            }
+        };
 
-        // C = Xcᵀ·Xc / (n − 1) as one f32 product (the bulk of the work, SIMD and parallel).
-        // Only the lower triangle is computed (half the work of a general product) and
-        // mirrored afterwards.
-        let xc = MatRef::from_row_major_slice(xk.as_slice(), n, dk);
+        // C = Xcᵀ·Xc / (n − 1), one f32 product per block, accumulated (the bulk of the
+        // work, SIMD and parallel). Only the lower triangle is computed (half the work of a
+        // general product) and mirrored afterwards.
         let mut cov = Mat::<f32>::zeros(dk, dk);
-        triangular::matmul(
-            cov.as_mut(),
-            BlockStructure::TriangularLower,
-            Accum::Replace,
-            xc.transpose(),
-            BlockStructure::Rectangular,
-            xc,
-            BlockStructure::Rectangular,
-            (1.0 / (n - 1) as f64) as f32,
-            faer::get_global_parallelism(),
-        );
+        for (b, rows) in blocks(n).enumerate() {
+            let m = rows.len();
+            centre(rows, &mut centred);
+            let xc = MatRef::from_row_major_slice(&centred, m, dk);
+            triangular::matmul(
+                cov.as_mut(),
+                BlockStructure::TriangularLower,
+                if b == 0 { Accum::Replace } else { Accum::Add },
+                xc.transpose(),
+                BlockStructure::Rectangular,
+                xc,
+                BlockStructure::Rectangular,
+                (1.0 / (n - 1) as f64) as f32,
+                faer::get_global_parallelism(),
+            );
+        }
         for j in 1..dk {
             for i in 0..j {
                 cov[(i, j)] = cov[(j, i)];
@@ -153,31 +162,33 @@ impl PcaParams {
                 reduced.row_mut(c)[t] = v;
             }
         }
+        // The projection of the centred rows, over the kept columns only since the others
+        // are zero: each block is centred again rather than kept.
+        let mut projected = Matrix::zeros(n, k);
+        for rows in blocks(n) {
+            let out = &mut projected.as_mut_slice()[rows.start * k..rows.end * k];
+            centre(rows, &mut centred);
+            project_into(&centred, &reduced, None, out);
+        }
         let pca = Pca {
             mean: mean32,
             components,
             explained_variance,
             total_variance: total_variance as f32,
         };
-        // The rows are centred already: the projection is Xc · componentsᵀ, over the kept
-        // columns only since the others are zero.
-        let projected = project(&xk, &reduced, None);
         Ok((pca, projected))
     }
 }
 
-/// Keeps the columns `kept` (increasing) of `x`, in place: row `i`'s kept values move to
-/// `i · kept.len()`, never past where they are read from, so nothing is overwritten unread.
-fn compact_columns(x: Matrix, kept: &[usize]) -> Matrix {
-    let (n, d, dk) = (x.rows(), x.cols(), kept.len());
-    let mut data = x.into_vec();
-    for i in 0..n {
-        for (t, &j) in kept.iter().enumerate() {
-            data[i * dk + t] = data[i * d + j];
-        }
-    }
-    data.truncate(n * dk);
-    Matrix::from_vec(n, dk, data).expect("n rows of the kept columns")
+/// Rows per block when reading a [`FeatureRows`]: enough for efficient products, few enough
+/// that a centred block of 784 `f32` features (1.6 MB) stays near the cores.
+const BLOCK_ROWS: usize = 512;
+
+/// `0..n` in blocks of [`BLOCK_ROWS`].
+fn blocks(n: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..n)
+        .step_by(BLOCK_ROWS)
+        .map(move |start| start..(start + BLOCK_ROWS).min(n))
 }
 
 /// Below this many features, or when more than a quarter of the spectrum is asked for, the
@@ -237,20 +248,19 @@ fn top_eigen(cov: &Mat<f32>, k: usize) -> Result<(Mat<f64>, Vec<f64>)> {
     Ok((vectors, values))
 }
 
-/// `(x − offset) · componentsᵀ`, with `offset = components · mean` precomputed by the caller
-/// (`None` when `x` is centred already).
-fn project(x: &Matrix, components: &Matrix, offset: Option<&[f32]>) -> Matrix {
+/// `(x − offset) · componentsᵀ` into `out` (row-major, `k` per row) for the rows of `x`
+/// (row-major, `components.cols()` per row), with `offset = components · mean` precomputed
+/// by the caller (`None` when `x` is centred already).
+fn project_into(x: &[f32], components: &Matrix, offset: Option<&[f32]>, out: &mut [f32]) {
     let (k, d) = (components.rows(), components.cols());
-    let xs = MatRef::from_row_major_slice(x.as_slice(), x.rows(), d);
+    let xs = MatRef::from_row_major_slice(x, x.len() / d, d);
     let cs = MatRef::from_row_major_slice(components.as_slice(), k, d);
     let projected = xs * cs.transpose();
-    let mut out = Matrix::zeros(x.rows(), k);
-    for i in 0..x.rows() {
-        for (j, o) in out.row_mut(i).iter_mut().enumerate() {
+    for (i, row) in out.chunks_exact_mut(k).enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
             *o = projected[(i, j)] - offset.map_or(0.0, |off| off[j]);
         }
     }
-    out
 }
 
 /// A fitted PCA basis: `components` is `k × d`, one unit-length principal axis per row.
@@ -329,21 +339,47 @@ impl Pca {
     }
 
     /// Projects the rows of `x` onto the basis: `(x − mean) · componentsᵀ`.
-    pub fn transform(&self, x: &Matrix) -> Result<Matrix> {
-        let d = self.n_features();
-        if x.cols() != d {
-            return Err(Error::Shape {
-                expected: format!("{d} features"),
-                found: format!("{} features", x.cols()),
-            });
+    pub fn transform<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Matrix> {
+        let mut out = Self::transform_many(std::slice::from_ref(self), x)?;
+        Ok(out.pop().expect("one basis, one projection"))
+    }
+
+    /// Projects the rows of `x` onto every basis of `bases`, one matrix each: `x` is read
+    /// (and converted, if it is not `f32`) once for all of them, a block of rows at a time.
+    pub fn transform_many<R: FeatureRows + ?Sized>(bases: &[Pca], x: &R) -> Result<Vec<Matrix>> {
+        for b in bases {
+            let d = b.n_features();
+            if x.cols() != d {
+                return Err(Error::Shape {
+                    expected: format!("{d} features"),
+                    found: format!("{} features", x.cols()),
+                });
+            }
         }
         // x·Cᵀ − C·mean: no centred copy of x is needed.
-        let offset: Vec<f32> = self
-            .components
-            .iter_rows()
-            .map(|c| c.iter().zip(&self.mean).map(|(a, b)| a * b).sum())
+        let offsets: Vec<Vec<f32>> = bases
+            .iter()
+            .map(|b| {
+                b.components
+                    .iter_rows()
+                    .map(|c| c.iter().zip(&b.mean).map(|(a, m)| a * m).sum())
+                    .collect()
+            })
             .collect();
-        Ok(project(x, &self.components, Some(&offset)))
+        let mut out: Vec<Matrix> = bases
+            .iter()
+            .map(|b| Matrix::zeros(x.rows(), b.n_components()))
+            .collect();
+        let mut buf = Vec::new();
+        for rows in blocks(x.rows()) {
+            let block = x.block(rows.clone(), &mut buf);
+            for ((b, o), offset) in bases.iter().zip(&mut out).zip(&offsets) {
+                let k = b.n_components();
+                let dst = &mut o.as_mut_slice()[rows.start * k..rows.end * k];
+                project_into(block, &b.components, Some(offset), dst);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -537,10 +573,43 @@ mod tests {
             .map(|_| (0..150).map(|_| gaussian(&mut rng)).collect())
             .collect();
         let x = Matrix::from_rows(&rows).unwrap();
-        let (pca, z) = PcaParams::new(8).fit_transform(x.clone()).unwrap();
+        let (pca, z) = PcaParams::new(8).fit_transform(&x).unwrap();
         let z2 = pca.transform(&x).unwrap();
         for (a, b) in z.as_slice().iter().zip(z2.as_slice()) {
             assert_abs_diff_eq!(a, b, epsilon = 1e-4);
+        }
+    }
+
+    /// Grey levels are the features they stand for: fitting and projecting images kept as
+    /// bytes gives exactly what the same images as `f32` give, over several row blocks.
+    #[test]
+    fn grey_levels_fit_and_project_as_their_features() {
+        use crate::image::GreyImages;
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (n, d) = (2 * BLOCK_ROWS + 37, 64);
+        // A blank border (columns 0 and 63) and a smooth, noisy middle, as digits have.
+        let levels: Vec<u8> = (0..n * d)
+            .map(|i| match i % d {
+                0 | 63 => 0,
+                j => ((j * 3) as f32 + 40.0 * gaussian(&mut rng)).clamp(0.0, 255.0) as u8,
+            })
+            .collect();
+        let grey = GreyImages::from_vec(n, d, levels).unwrap();
+        let features = grey.to_features();
+        let (a, za) = PcaParams::new(6).fit_transform(&grey).unwrap();
+        let (b, zb) = PcaParams::new(6).fit_transform(&features).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(za, zb);
+        assert_eq!(
+            a.components().get(0, 0),
+            0.0,
+            "a blank column weighs nothing"
+        );
+        let projected = Pca::transform_many(&[a.clone(), b.clone()], &grey).unwrap();
+        assert_eq!(projected[0], b.transform(&features).unwrap());
+        assert_eq!(projected[0], projected[1]);
+        for (p, z) in projected[0].as_slice().iter().zip(za.as_slice()) {
+            assert_abs_diff_eq!(p, z, epsilon = 1e-3);
         }
     }
 
@@ -574,8 +643,8 @@ mod tests {
         let k = 8;
         let x = Matrix::from_rows(&varying).unwrap();
         let xw = Matrix::from_rows(&wide).unwrap();
-        let (narrow, z) = PcaParams::new(k).fit_transform(x).unwrap();
-        let (pca, zw) = PcaParams::new(k).fit_transform(xw.clone()).unwrap();
+        let (narrow, z) = PcaParams::new(k).fit_transform(&x).unwrap();
+        let (pca, zw) = PcaParams::new(k).fit_transform(&xw).unwrap();
         assert_eq!(pca.n_features(), d * 3 / 2);
         for c in 0..k {
             let (a, b) = (narrow.explained_variance()[c], pca.explained_variance()[c]);
@@ -621,7 +690,7 @@ mod tests {
             })
             .collect();
         let x = Matrix::from_rows(&rows).unwrap();
-        let (pca, z) = PcaParams::new(5).fit_transform(x).unwrap();
+        let (pca, z) = PcaParams::new(5).fit_transform(&x).unwrap();
         assert_eq!((z.rows(), z.cols()), (50, 5));
         let c = pca.components();
         for i in 0..5 {

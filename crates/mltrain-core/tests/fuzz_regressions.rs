@@ -56,7 +56,7 @@ fn real_pair() -> (Pca, Forest) {
         .collect();
     let labels: Vec<u32> = (0..20).map(|i| i % 2).collect();
     let x = Matrix::from_rows(&rows).unwrap();
-    let (pca, z) = PcaParams::new(2).fit_transform(x).unwrap();
+    let (pca, z) = PcaParams::new(2).fit_transform(&x).unwrap();
     let forest = ForestParams::new()
         .n_trees(2)
         .min_samples_split(2)

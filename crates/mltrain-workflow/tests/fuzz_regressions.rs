@@ -25,7 +25,7 @@ fn real_model() -> Model {
         .collect();
     let labels: Vec<u32> = (0..20).map(|i| i % 2).collect();
     let (pca, z) = PcaParams::new(2)
-        .fit_transform(Matrix::from_rows(&rows).unwrap())
+        .fit_transform(&Matrix::from_rows(&rows).unwrap())
         .unwrap();
     let forest = ForestParams::new()
         .n_trees(2)

@@ -238,7 +238,7 @@ fn objects(dir: &Path, digits: &Digits) -> Result {
         .collect();
     let labels: Vec<u32> = picked.iter().map(|&i| u32::from(digits.label(i))).collect();
     let x = Matrix::from_rows(&rows)?;
-    let (pca, z) = PcaParams::new(3).fit_transform(x)?;
+    let (pca, z) = PcaParams::new(3).fit_transform(&x)?;
     let forest = ForestParams::new()
         .n_trees(3)
         .max_depth(3)

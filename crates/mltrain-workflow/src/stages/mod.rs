@@ -66,7 +66,8 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
-/// Fetches and decodes the images of `list` into one matrix, naming the first bad key.
+/// Fetches and decodes the images of `list`, as grey levels (a byte per pixel), naming the
+/// first bad key.
 ///
 /// From a local directory, each decoding task reads its own files as it goes, so reading
 /// overlaps decoding; from other stores, every object is fetched (concurrently) first.
@@ -75,8 +76,8 @@ async fn load_images(
     stage: &'static str,
     list: &KeyList,
     resize: bool,
-) -> Result<mltrain_core::Matrix> {
-    use mltrain_core::image::{BatchError, FeatureDecoder, fetch_and_decode_batch};
+) -> Result<mltrain_core::image::GreyImages> {
+    use mltrain_core::image::{BatchError, FeatureDecoder, fetch_and_decode_levels};
 
     let keys: Vec<String> = list.items.iter().map(|i| i.key.clone()).collect();
     let size = list.image_size;
@@ -86,14 +87,14 @@ async fn load_images(
     let decoded = match ctx.store.local_reader(&keys) {
         Some(reader) => {
             blocking(stage, move || {
-                fetch_and_decode_batch(keys.len(), size, &decoder, |i| reader.read(&keys[i]))
+                fetch_and_decode_levels(keys.len(), size, &decoder, |i| reader.read(&keys[i]))
             })
             .await?
         }
         None => {
             let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
             blocking(stage, move || {
-                fetch_and_decode_batch(bytes.len(), size, &decoder, |i| {
+                fetch_and_decode_levels(bytes.len(), size, &decoder, |i| {
                     Ok::<_, mltrain_store::Error>(&bytes[i])
                 })
             })

@@ -55,7 +55,7 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
 
     let (basis, shares) = blocking("pca", move || -> Result<_> {
         let (basis, z) = PcaParams::new(components)
-            .fit_transform(x)
+            .fit_transform(&x)
             .map_err(|source| Error::Compute {
                 stage: "pca",
                 source,
