@@ -3,7 +3,7 @@
 //!
 //! The reference is scikit-learn's PCA + RandomForestClassifier with the same data flow on
 //! the same split, measured by `bench/sklearn_flow.py`: 0.823 with 10 components and 0.880
-//! with 40 (mltrain: 0.828 and 0.8795). The bars below are half a point under
+//! with 40 (mltrain: 0.8285 and 0.878). The bars below are half a point under
 //! scikit-learn's: mltrain must be at least as good, within noise. See `bench/README.md` for
 //! why these sit under the 0.84 and 0.90 scikit-learn reaches on an average split.
 
