@@ -8,7 +8,7 @@
 use std::io::Cursor;
 
 use crate::error::{Error, Result};
-use crate::matrix::FeatureRows;
+use crate::matrix::{Feature, FeatureRows};
 
 /// Default cap on decoded pixels per image: 4096 × 4096. Guards against decompression bombs.
 pub const DEFAULT_MAX_PIXELS: u64 = 4096 * 4096;
@@ -428,11 +428,7 @@ impl GreyImages {
 
     /// Every image as `f32` features in `0..=1`.
     pub fn to_features(&self) -> crate::Matrix {
-        let data = self
-            .data
-            .iter()
-            .map(|&p| GREY_LEVELS[usize::from(p)])
-            .collect();
+        let data = self.data.iter().map(|p| p.value()).collect();
         crate::Matrix::from_vec(self.rows, self.cols, data).expect("rows × cols values")
     }
 }

@@ -1,4 +1,5 @@
-//! A dense row-major `f32` matrix: the currency between image decoding, PCA and the forest.
+//! A dense row-major `f32` matrix, the currency between image decoding, PCA and the forest,
+//! and [`FeatureRows`], the rows PCA and prediction read: a matrix, or images kept as bytes.
 
 use std::ops::Range;
 
@@ -11,6 +12,8 @@ use crate::error::{Error, Result};
 /// gives it.
 pub trait Feature: Copy + PartialEq + Send + Sync + 'static {
     fn value(self) -> f32;
+    /// Whether the value is neither NaN nor infinite (a grey level always is).
+    fn is_finite(self) -> bool;
 }
 
 impl Feature for f32 {
@@ -18,12 +21,22 @@ impl Feature for f32 {
     fn value(self) -> f32 {
         self
     }
+
+    #[inline]
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
 }
 
 impl Feature for u8 {
     #[inline]
     fn value(self) -> f32 {
         crate::image::GREY_LEVELS[usize::from(self)]
+    }
+
+    #[inline]
+    fn is_finite(self) -> bool {
+        true
     }
 }
 

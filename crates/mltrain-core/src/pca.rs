@@ -74,7 +74,7 @@ impl PcaParams {
         // One pass: finiteness, the column sums for the mean (in f64: a sum of thousands of
         // f32 pixels loses digits otherwise), and which columns differ from the first row.
         let values = x.values();
-        if values.iter().any(|v| !v.value().is_finite()) {
+        if !values.iter().all(|v| v.is_finite()) {
             return Err(Error::InvalidParameter {
                 name: "x",
                 reason: "contains NaN or infinite values".into(),
