@@ -961,8 +961,8 @@ impl<'a> TreeBuilder<'a> {
         self.build();
         let tree = std::mem::take(&mut self.tree);
         // Trees of one forest are of similar sizes: the next one starts with room for this
-        // one's nodes instead of doubling its way up from nothing (a tenth of the time of
-        // 250-row forests went to growing and copying these).
+        // one's nodes instead of doubling its way up from nothing (`realloc` alone was 2.7%
+        // of the time of 250-row forests).
         self.tree.nodes.reserve(tree.nodes.len());
         self.tree.values.reserve(tree.values.len());
         tree
