@@ -146,7 +146,7 @@ impl FeatureDecoder {
     ) -> Result<()> {
         self.decode_sized(bytes, expected, out.len())?;
         for (o, &p) in out.iter_mut().zip(&self.grey) {
-            *o = GREY_LEVELS[usize::from(p)];
+            *o = p.value();
         }
         Ok(())
     }
@@ -405,8 +405,9 @@ where
 }
 
 /// Decoded images as rows of grey levels, a byte per pixel: a quarter of the memory of the
-/// same rows as `f32` features, which [`FeatureRows`] converts a block of rows at a time
-/// where they are used (to the values [`FeatureDecoder::decode_features`] gives).
+/// same rows as `f32` features. What reads them through [`FeatureRows`] converts each level
+/// as it reads it ([`Feature::value`]), to the value
+/// [`FeatureDecoder::decode_features`] gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GreyImages {
     rows: usize,
