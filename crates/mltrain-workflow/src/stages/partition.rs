@@ -51,8 +51,23 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         stage: "partition",
         reason: e.to_string(),
     })?;
-    ctx.store.put(&layout.params(), json.into()).await?;
-    let mut by_class = list_classes(ctx, &params.prefix).await?;
+    // Writing them and listing the training and test images are independent: all three
+    // run at once (the listings are blocking directory walks, each on its own thread).
+    // Errors are reported in that order, whichever finishes first.
+    let test_listing = async {
+        match &params.test {
+            TestSplit::Prefix(prefix) => list_classes(ctx, prefix).await.map(Some),
+            TestSplit::Holdout(_) => Ok(None),
+        }
+    };
+    let params_key = layout.params();
+    let (written, by_class, test_listed) = futures::join!(
+        ctx.store.put(&params_key, json.into()),
+        list_classes(ctx, &params.prefix),
+        test_listing
+    );
+    written?;
+    let mut by_class = by_class?;
     let classes: Vec<String> = by_class.keys().cloned().collect();
     if classes.len() < 2 {
         return Err(Error::OneClass {
@@ -81,8 +96,8 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
                 }));
             }
         }
-        TestSplit::Prefix(prefix) => {
-            for (class, keys) in list_classes(ctx, prefix).await? {
+        TestSplit::Prefix(_) => {
+            for (class, keys) in test_listed?.unwrap_or_default() {
                 let Some(label) = classes.iter().position(|c| *c == class) else {
                     return Err(Error::UnknownTestClass {
                         class,
