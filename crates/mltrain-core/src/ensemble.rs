@@ -113,7 +113,7 @@ impl Ensemble {
     }
 
     /// Mean of the members' class probabilities, `rows × n_classes`.
-    pub fn predict_proba<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Matrix> {
+    pub fn predict_proba<R: FeatureRows + ?Sized + Sync>(&self, x: &R) -> Result<Matrix> {
         let projected = Pca::transform_many(&self.bases, x)?;
         let mut sum = Matrix::zeros(x.rows(), self.n_classes);
         for m in &self.members {
@@ -128,7 +128,7 @@ impl Ensemble {
     }
 
     /// The most probable class of each row (ties to the lowest class).
-    pub fn predict<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Vec<u32>> {
+    pub fn predict<R: FeatureRows + ?Sized + Sync>(&self, x: &R) -> Result<Vec<u32>> {
         let p = self.predict_proba(x)?;
         Ok(p.iter_rows().map(|r| argmax(r) as u32).collect())
     }

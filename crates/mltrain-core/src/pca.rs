@@ -339,14 +339,17 @@ impl Pca {
     }
 
     /// Projects the rows of `x` onto the basis: `(x − mean) · componentsᵀ`.
-    pub fn transform<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Matrix> {
+    pub fn transform<R: FeatureRows + ?Sized + Sync>(&self, x: &R) -> Result<Matrix> {
         let mut out = Self::transform_many(std::slice::from_ref(self), x)?;
         Ok(out.pop().expect("one basis, one projection"))
     }
 
     /// Projects the rows of `x` onto every basis of `bases`, one matrix each: `x` is read
     /// (and converted, if it is not `f32`) once for all of them, a block of rows at a time.
-    pub fn transform_many<R: FeatureRows + ?Sized>(bases: &[Pca], x: &R) -> Result<Vec<Matrix>> {
+    pub fn transform_many<R: FeatureRows + ?Sized + Sync>(
+        bases: &[Pca],
+        x: &R,
+    ) -> Result<Vec<Matrix>> {
         for b in bases {
             let d = b.n_features();
             if x.cols() != d {
@@ -370,15 +373,32 @@ impl Pca {
             .iter()
             .map(|b| Matrix::zeros(x.rows(), b.n_components()))
             .collect();
-        let mut buf = Vec::new();
-        for rows in blocks(x.rows()) {
-            let block = x.block(rows.clone(), &mut buf);
-            for ((b, o), offset) in bases.iter().zip(&mut out).zip(&offsets) {
-                let k = b.n_components();
-                let dst = &mut o.as_mut_slice()[rows.start * k..rows.end * k];
-                project_into(block, &b.components, Some(offset), dst);
+        // Each block of rows gets its rows of every output, so blocks project in parallel.
+        let mut jobs: Vec<(Range<usize>, Vec<&mut [f32]>)> =
+            blocks(x.rows()).map(|rows| (rows, Vec::new())).collect();
+        for o in &mut out {
+            let k = o.cols().max(1);
+            for ((_, dsts), dst) in jobs
+                .iter_mut()
+                .zip(o.as_mut_slice().chunks_mut(BLOCK_ROWS * k))
+            {
+                dsts.push(dst);
             }
         }
+        let project = |(rows, dsts): (Range<usize>, Vec<&mut [f32]>)| {
+            let mut buf = Vec::new();
+            let block = x.block(rows, &mut buf);
+            for ((b, dst), offset) in bases.iter().zip(dsts).zip(&offsets) {
+                project_into(block, &b.components, Some(offset), dst);
+            }
+        };
+        #[cfg(feature = "rayon")]
+        {
+            use rayon::prelude::*;
+            jobs.into_par_iter().for_each(project);
+        }
+        #[cfg(not(feature = "rayon"))]
+        jobs.into_iter().for_each(project);
         Ok(out)
     }
 }
