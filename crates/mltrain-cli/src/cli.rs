@@ -20,9 +20,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Object store URL: file:///abs/dir, memory:// or s3://BUCKET
-    /// [default: a directory under the user's data dir, e.g. ~/.local/share/mltrain/store]
-    #[arg(long, global = true, env = "MLTRAIN_STORE", value_name = "URL")]
+    /// Object store: file:///abs/dir, memory://, s3://BUCKET, or a directory path starting
+    /// with /, ./ or ../ [default: a directory under the user's data dir, e.g.
+    /// ~/.local/share/mltrain/store]
+    #[arg(long, global = true, env = "MLTRAIN_STORE", value_name = "URL|PATH")]
     pub store: Option<String>,
 }
 

@@ -220,6 +220,34 @@ fn storage_commands() {
         .stderr(contains("missing"));
 }
 
+/// `--store` takes a directory path as well as a URL: the same objects either way.
+#[test]
+fn a_store_can_be_a_directory_path() {
+    let env = Env::new();
+    env.digits("d", 0, 5, "some/data");
+    for store in ["./store", "../store"] {
+        let cwd = if store.starts_with("../") {
+            env.path("d")
+        } else {
+            env.path("")
+        };
+        env.cmd()
+            .current_dir(cwd)
+            .args(["--store", store, "s3", "ls", "some/data"])
+            .assert()
+            .success()
+            .stdout(contains("some/data/").count(5));
+    }
+    let absolute = env.path("store");
+    env.cmd()
+        .arg("--store")
+        .arg(&absolute)
+        .args(["s3", "ls", "some/data"])
+        .assert()
+        .success()
+        .stdout(contains("some/data/").count(5));
+}
+
 #[test]
 fn dataset_writes_an_image_folder() {
     let env = Env::new();
@@ -267,7 +295,7 @@ fn bad_arguments_are_refused() {
         .args(["run", "--store", "not a url"])
         .assert()
         .code(2)
-        .stderr(contains("invalid store URL"));
+        .stderr(contains("invalid store URL").and(contains("a directory path starts with")));
     env.cmd()
         .args(["run", "--store", "ftp://host/x"])
         .assert()

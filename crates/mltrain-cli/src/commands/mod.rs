@@ -33,23 +33,40 @@ pub fn dispatch(cli: Cli) -> Result<()> {
 /// The store of `--store`, `$MLTRAIN_STORE`, or the default directory in the user's data dir.
 pub fn open_store(global: &Global) -> Result<Store> {
     let url = match &global.store {
+        Some(location) if is_path(location) => {
+            let dir = std::path::absolute(location)
+                .with_context(|| format!("cannot resolve store directory `{location}`"))?;
+            directory_url(&dir)?
+        }
         Some(url) => url.clone(),
         None => {
             let dir = dirs::data_dir()
                 .context("no data directory for the default store (set --store or MLTRAIN_STORE)")?
                 .join("mltrain")
                 .join("store");
-            url::Url::from_directory_path(&dir)
-                .map_err(|()| {
-                    anyhow::anyhow!(
-                        "default store directory `{}` is not absolute",
-                        dir.display()
-                    )
-                })?
-                .to_string()
+            directory_url(&dir)?
         }
     };
-    Ok(Store::from_url(&url)?)
+    Store::from_url(&url).map_err(|e| match e {
+        mltrain_store::Error::InvalidUrl { .. } if !url.contains(':') => {
+            BadInput(format!("{e} (a directory path starts with /, ./ or ../)")).into()
+        }
+        e => e.into(),
+    })
+}
+
+/// Whether a `--store` value is a directory path rather than a URL: only an absolute path or
+/// one starting with `./` or `../` is, so that a mistyped URL is refused, not created as a
+/// directory.
+fn is_path(location: &str) -> bool {
+    location.starts_with('/') || location.starts_with("./") || location.starts_with("../")
+}
+
+/// The `file://` URL of directory `dir`, which must be absolute.
+fn directory_url(dir: &std::path::Path) -> Result<String> {
+    Ok(url::Url::from_directory_path(dir)
+        .map_err(|()| anyhow::anyhow!("store directory `{}` is not absolute", dir.display()))?
+        .to_string())
 }
 
 /// The stages' backend of `--backend`: this process, or the URLs of `--function-url` and
