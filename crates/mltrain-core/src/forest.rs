@@ -14,9 +14,13 @@
 //! `hi`, as scikit-learn's midpoint between the values it sees, so prediction runs on raw
 //! features with `x <= threshold` going left.
 //!
-//! Prediction walks a copy of each tree laid out for it: a node's two children are indexed
-//! by the comparison and a leaf loops to itself, so every row takes the tree's depth in
-//! steps without a branch, and 16 rows walk in lockstep, their loads overlapping.
+//! Prediction takes blocks of 64 rows through one tree at a time. A tree of at most 64
+//! leaves (the 2k workflow's 250-row forests grow 26 to 51) is evaluated by leaf masks: each
+//! split is tested against the whole block in SIMD (`pulp` picks AVX2 or plain code at run
+//! time), and each row's leaf is the lowest bit its failed splits leave. A bigger tree is
+//! walked, from a copy laid out for it: a node's two children are indexed by the comparison
+//! and a leaf loops to itself, so every row takes the tree's depth in steps without a
+//! branch, and 16 rows walk in lockstep, their loads overlapping.
 //!
 //! Each tree draws from its own RNG seeded from `(seed, tree index)`, so a seed fixes the
 //! forest whether trees are built in parallel (feature `rayon`) or not, on any thread count.
@@ -51,6 +55,10 @@ const SPARSE_BINS_RATIO: usize = 4;
 /// Weighted node counts up to this have their reciprocal tabulated (512 KiB of `f64` per
 /// tree builder at most); larger ones are divided out.
 const RECIPROCALS_UP_TO: usize = 1 << 16;
+
+/// Rows predicted together: a unit of work for rayon, and the rows that go through one tree
+/// while it stays in cache.
+const PREDICT_BLOCK_ROWS: usize = 64;
 
 /// How many features each split considers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -553,13 +561,20 @@ impl Walks {
     }
 
     /// The trees' walks, in the forest's order.
+    #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = Walk<'_>> {
-        self.trees.iter().map(|&(start, mask, depth)| Walk {
+        (0..self.trees.len()).map(|t| self.get(t))
+    }
+
+    /// The walk of tree `t`.
+    fn get(&self, t: usize) -> Walk<'_> {
+        let (start, mask, depth) = self.trees[t];
+        Walk {
             steps: &self.steps[start..],
             values: &self.values[start..],
             mask,
             depth,
-        })
+        }
     }
 }
 
@@ -598,6 +613,140 @@ impl Walk<'_> {
     }
 }
 
+/// Trees of at most 64 leaves laid out for prediction by leaf masks (QuickScorer, Lucchese
+/// et al., SIGIR 2015): a row's leaf is the leftmost one that no split sends it away from.
+///
+/// Leaves are numbered left to right, a bit each. Every split whose test a row fails (goes
+/// right) rules out the leaves of its left subtree; whatever a row passes rules out
+/// nothing. The row's leaf is then the lowest bit left: each leaf left of it lies in the left
+/// subtree of a split on its path that sent it right, and no split rules out the leaf a row
+/// reaches. Every split is tested for every row, with no walk: the tests of a split over a
+/// block of rows are one SIMD comparison per few rows, in any order.
+#[derive(Debug, Clone)]
+struct Masks {
+    /// Per split, in tree order: feature, threshold (as `f64`, exact) and the bits of the
+    /// leaves it keeps when failed (all but its left subtree's).
+    features: Vec<u32>,
+    thresholds: Vec<f64>,
+    keep: Vec<u64>,
+    /// Per leaf, left to right: where its class distribution starts in the tree's values.
+    values: Vec<u32>,
+    /// Per tree: its splits and leaves in the vectors above, or `None` when it has more than
+    /// 64 leaves (such a tree is walked).
+    trees: Vec<Option<(std::ops::Range<usize>, std::ops::Range<usize>)>>,
+}
+
+impl Masks {
+    fn new(trees: &[Tree], n_classes: usize) -> Self {
+        let mut masks = Masks {
+            features: Vec::new(),
+            thresholds: Vec::new(),
+            keep: Vec::new(),
+            values: Vec::new(),
+            trees: Vec::with_capacity(trees.len()),
+        };
+        let mut leaves_before = Vec::new();
+        for tree in trees {
+            // Leaves come left to right in preorder: a node's leaf number is the count of
+            // leaves before it.
+            leaves_before.clear();
+            let mut count = 0;
+            for node in &tree.nodes {
+                leaves_before.push(count);
+                count += usize::from(node.feature == LEAF);
+            }
+            leaves_before.push(count);
+            if count > 64 {
+                masks.trees.push(None);
+                continue;
+            }
+            let (splits, leaves) = (masks.features.len(), masks.values.len());
+            for (i, node) in tree.nodes.iter().enumerate() {
+                if node.feature == LEAF {
+                    masks.values.push(node.next * n_classes as u32);
+                } else {
+                    // The left subtree is nodes `i + 1..next`; fewer than 64 leaves, since
+                    // the right one has at least one.
+                    let (a, b) = (leaves_before[i + 1], leaves_before[node.next as usize]);
+                    let left = ((1u64 << (b - a)) - 1) << a;
+                    masks.features.push(node.feature);
+                    masks.thresholds.push(f64::from(node.threshold));
+                    masks.keep.push(!left);
+                }
+            }
+            masks.trees.push(Some((
+                splits..masks.features.len(),
+                leaves..masks.values.len(),
+            )));
+        }
+        masks
+    }
+}
+
+/// One block of rows (at most [`PREDICT_BLOCK_ROWS`]) through every tree of a forest, with
+/// the widest SIMD the CPU has: each tree's leaf distribution is added to the rows' sums,
+/// in tree order.
+struct VoteBlock<'a> {
+    forest: &'a Forest,
+    /// The block's rows, row-major, `n_features` each.
+    x: &'a [f32],
+    /// `rows × n_classes`, summed into.
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for VoteBlock<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let VoteBlock { forest, x, out } = self;
+        let (c, d) = (forest.n_classes, forest.n_features);
+        let rows = out.len() / c;
+        let masks = forest.masks();
+        // Feature-major `f64` copy, `PREDICT_BLOCK_ROWS` per feature (a multiple of every
+        // SIMD width); rows past the block's end are zeros, and their leaves ignored.
+        let mut xf = Vec::new();
+        if masks.trees.iter().any(Option::is_some) {
+            xf.resize(d * PREDICT_BLOCK_ROWS, 0.0f64);
+            for (r, row) in x.chunks_exact(d).enumerate() {
+                for (f, &v) in row.iter().enumerate() {
+                    xf[f * PREDICT_BLOCK_ROWS + r] = f64::from(v);
+                }
+            }
+        }
+        // The row-major copy the walks need, made on the first tree that is walked.
+        let mut xb = Vec::new();
+        let mut acc = [u64::MAX; PREDICT_BLOCK_ROWS];
+        let ones = simd.splat_u64s(u64::MAX);
+        for (t, (tree, span)) in forest.trees.iter().zip(&masks.trees).enumerate() {
+            let Some((splits, leaves)) = span else {
+                forest.walk_tree(t, x, &mut xb, out);
+                continue;
+            };
+            acc.fill(u64::MAX);
+            let (acc_simd, _) = S::as_mut_simd_u64s(&mut acc);
+            for s in splits.clone() {
+                let f = masks.features[s] as usize;
+                let column = &xf[f * PREDICT_BLOCK_ROWS..(f + 1) * PREDICT_BLOCK_ROWS];
+                let (column, _) = S::as_simd_f64s(column);
+                let threshold = simd.splat_f64s(masks.thresholds[s]);
+                let keep = simd.splat_u64s(masks.keep[s]);
+                for (a, &v) in acc_simd.iter_mut().zip(column) {
+                    // `v <= threshold` is false for NaN, which goes right, as in `Tree::leaf`.
+                    let passed = simd.less_than_or_equal_f64s(v, threshold);
+                    *a = simd.and_u64s(*a, simd.select_u64s(passed, ones, keep));
+                }
+            }
+            let values = &masks.values[leaves.clone()];
+            for (bits, out_row) in acc.iter().zip(out.chunks_exact_mut(c)).take(rows) {
+                let value = values[bits.trailing_zeros() as usize] as usize;
+                let leaf = &tree.values[value..value + c];
+                out_row.iter_mut().zip(leaf).for_each(|(o, &p)| *o += p);
+            }
+        }
+    }
+}
+
 /// A trained random forest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(try_from = "ForestData")]
@@ -609,6 +758,8 @@ pub struct Forest {
     /// a forest that is only trained and written never needs them).
     #[serde(skip)]
     walks: OnceLock<Walks>,
+    #[serde(skip)]
+    masks: OnceLock<Masks>,
 }
 
 /// Forests are equal when their trees are; the walks are derived from them.
@@ -676,12 +827,18 @@ impl Forest {
             n_classes,
             trees,
             walks: OnceLock::new(),
+            masks: OnceLock::new(),
         }
     }
 
     fn walks(&self) -> &Walks {
         self.walks
             .get_or_init(|| Walks::new(&self.trees, self.n_classes))
+    }
+
+    fn masks(&self) -> &Masks {
+        self.masks
+            .get_or_init(|| Masks::new(&self.trees, self.n_classes))
     }
 
     pub fn n_classes(&self) -> usize {
@@ -699,62 +856,71 @@ impl Forest {
     /// Class probabilities, `x.rows() × n_classes`: the mean of the trees' leaf distributions.
     pub fn predict_proba(&self, x: &Matrix) -> Result<Matrix> {
         self.check_cols(x)?;
-        let c = self.n_classes;
+        let (c, d) = (self.n_classes, self.n_features);
         let mut out = Matrix::zeros(x.rows(), c);
-        // Blocks of rows, trees in the outer loop: one tree stays in cache for the whole
-        // block instead of every row walking all trees; blocks also feed rayon.
-        // Within a block, rows walk a tree `LANES` at a time in lockstep: their walks are
-        // independent, so the loads of one row's next node overlap the others'.
-        const BLOCK_ROWS: usize = 64;
-        const LANES: usize = 16;
-        let d = self.n_features;
         let xs = x.as_slice();
-        let walks = self.walks();
-        // Each block's rows are copied to a power-of-two stride in a power-of-two buffer
-        // (10 features: 64 × 16 values), as `Walk::leaves` needs.
-        let stride = d.next_power_of_two();
+        // Blocks of rows, trees in the outer loop: one tree stays in cache for the whole
+        // block instead of every row going through all trees; blocks also feed rayon.
+        let arch = pulp::Arch::new();
         let fill = |(k, block): (usize, &mut [f32])| {
-            let first = k * BLOCK_ROWS;
+            let first = k * PREDICT_BLOCK_ROWS;
             let rows = block.len() / c;
-            let mut xb = vec![0.0f32; BLOCK_ROWS * stride];
-            for (to, from) in xb
-                .chunks_exact_mut(stride)
-                .zip(xs[first * d..(first + rows) * d].chunks_exact(d))
-            {
-                to[..d].copy_from_slice(from);
-            }
-            for (tree, walk) in self.trees.iter().zip(walks.iter()) {
-                let mut add = |j: usize, value: usize| {
-                    let leaf = &tree.values[value..value + c];
-                    let out_row = &mut block[j * c..(j + 1) * c];
-                    out_row.iter_mut().zip(leaf).for_each(|(o, &p)| *o += p);
-                };
-                let mut j = 0;
-                while j + LANES <= rows {
-                    let starts = std::array::from_fn(|l| (j + l) * stride);
-                    for (l, value) in walk.leaves::<LANES>(&xb, starts).into_iter().enumerate() {
-                        add(j + l, value);
-                    }
-                    j += LANES;
-                }
-                for j in j..rows {
-                    let [value] = walk.leaves::<1>(&xb, [j * stride]);
-                    add(j, value);
-                }
-            }
+            arch.dispatch(VoteBlock {
+                forest: self,
+                x: &xs[first * d..(first + rows) * d],
+                out: block,
+            });
             block.chunks_exact_mut(c).for_each(normalise);
         };
         #[cfg(feature = "rayon")]
         out.as_mut_slice()
-            .par_chunks_mut(BLOCK_ROWS * c)
+            .par_chunks_mut(PREDICT_BLOCK_ROWS * c)
             .enumerate()
             .for_each(fill);
         #[cfg(not(feature = "rayon"))]
         out.as_mut_slice()
-            .chunks_mut(BLOCK_ROWS * c)
+            .chunks_mut(PREDICT_BLOCK_ROWS * c)
             .enumerate()
             .for_each(fill);
         Ok(out)
+    }
+
+    /// Adds tree `t`'s leaf distributions for the rows of `x` (row-major, at most
+    /// [`PREDICT_BLOCK_ROWS`]) to `out` by walking it: for trees too big for [`Masks`].
+    /// `xb` is the rows' copy laid out for walking, made on first use.
+    fn walk_tree(&self, t: usize, x: &[f32], xb: &mut Vec<f32>, out: &mut [f32]) {
+        // Rows walk the tree `LANES` at a time in lockstep: their walks are independent, so
+        // the loads of one row's next node overlap the others'.
+        const LANES: usize = 16;
+        let (c, d) = (self.n_classes, self.n_features);
+        let rows = out.len() / c;
+        // The rows are copied to a power-of-two stride in a power-of-two buffer (10
+        // features: 64 × 16 values), as `Walk::leaves` needs.
+        let stride = d.next_power_of_two();
+        if xb.is_empty() {
+            xb.resize(PREDICT_BLOCK_ROWS * stride, 0.0);
+            for (to, from) in xb.chunks_exact_mut(stride).zip(x.chunks_exact(d)) {
+                to[..d].copy_from_slice(from);
+            }
+        }
+        let (tree, walk) = (&self.trees[t], self.walks().get(t));
+        let mut add = |j: usize, value: usize| {
+            let leaf = &tree.values[value..value + c];
+            let out_row = &mut out[j * c..(j + 1) * c];
+            out_row.iter_mut().zip(leaf).for_each(|(o, &p)| *o += p);
+        };
+        let mut j = 0;
+        while j + LANES <= rows {
+            let starts = std::array::from_fn(|l| (j + l) * stride);
+            for (l, value) in walk.leaves::<LANES>(xb, starts).into_iter().enumerate() {
+                add(j + l, value);
+            }
+            j += LANES;
+        }
+        for j in j..rows {
+            let [value] = walk.leaves::<1>(xb, [j * stride]);
+            add(j, value);
+        }
     }
 
     /// Overwrites `out` with the class probabilities of one row.
@@ -1443,11 +1609,66 @@ mod tests {
         assert_eq!(one, proba.row(0));
     }
 
-    /// The lockstep walks of `predict_proba` reach the same leaves as one row at a time
-    /// along the tree's own nodes: for row counts around the lane and block sizes, for
-    /// values beyond the training range, on thresholds, and NaN (which goes right).
+    /// A complete tree of `2^depth` leaves over feature 0: leaf `j` holds the rows with
+    /// `x0` in `j - 0.5 .. j + 0.5`, and a class distribution no other leaf has.
+    fn complete_tree(depth: u32) -> Tree {
+        fn grow(tree: &mut Tree, lo: u32, hi: u32, n_leaves: u32) {
+            if hi - lo == 1 {
+                let a = (lo + 1) as f32 / (n_leaves + 1) as f32;
+                tree.nodes.push(Node {
+                    feature: LEAF,
+                    threshold: 0.0,
+                    next: lo,
+                });
+                tree.values.extend([a, 1.0 - a, 0.0]);
+                return;
+            }
+            let mid = (lo + hi) / 2;
+            let id = tree.nodes.len();
+            tree.nodes.push(Node {
+                feature: 0,
+                threshold: mid as f32 - 0.5,
+                next: 0,
+            });
+            grow(tree, lo, mid, n_leaves);
+            tree.nodes[id].next = tree.nodes.len() as u32;
+            grow(tree, mid, hi, n_leaves);
+        }
+        let mut tree = Tree::default();
+        grow(&mut tree, 0, 1 << depth, 1 << depth);
+        tree
+    }
+
+    /// Trees of up to 64 leaves are predicted by leaf masks, bigger ones walked; both reach
+    /// the leaf the tree's own nodes do, and the sums keep the trees' order: at 1, 64 and
+    /// 128 leaves, on and between every threshold, beyond them, and NaN (which goes right).
     #[test]
-    fn lockstep_walks_match_the_tree() {
+    fn leaf_masks_and_walks_match_the_tree() {
+        let trees: Vec<Tree> = [6, 7, 0, 6, 5].into_iter().map(complete_tree).collect();
+        let forest = Forest::from_checked(2, 3, trees);
+        let kinds: Vec<bool> = forest.masks().trees.iter().map(Option::is_some).collect();
+        assert_eq!(kinds, [true, false, true, true, true]);
+        let mut values: Vec<f32> = (-2..131).map(|v| v as f32).collect();
+        values.extend((-2..131).map(|v| v as f32 - 0.5));
+        values.extend([f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 1e30, -1e30]);
+        for n in [1, 17, 63, 64, 65, values.len()] {
+            let rows: Vec<[f32; 2]> = values.iter().take(n).map(|&v| [v, -v]).collect();
+            let proba = forest
+                .predict_proba(&Matrix::from_rows(&rows).expect("equal rows"))
+                .expect("predict");
+            let mut one = [0.0f32; 3];
+            for (i, row) in rows.iter().enumerate() {
+                forest.predict_proba_row(row, &mut one);
+                assert_eq!(proba.row(i), &one[..], "row {i} of {n}: {row:?}");
+            }
+        }
+    }
+
+    /// `predict_proba` reaches the same leaves as one row at a time along the tree's own
+    /// nodes: for row counts around the lane and block sizes, for values beyond the
+    /// training range, on thresholds, and NaN (which goes right).
+    #[test]
+    fn predict_proba_matches_the_tree() {
         let (x, y) = blobs(60, 4);
         let forest = ForestParams::new()
             .n_trees(20)
