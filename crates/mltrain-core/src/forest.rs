@@ -60,6 +60,9 @@ const RECIPROCALS_UP_TO: usize = 1 << 16;
 /// while it stays in cache.
 const PREDICT_BLOCK_ROWS: usize = 64;
 
+/// SIMD vectors of rows whose leaf masks stay in registers while a tree's splits are tested.
+const ACC_VECTORS: usize = 8;
+
 /// How many features each split considers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MaxFeatures {
@@ -723,19 +726,26 @@ impl pulp::WithSimd for VoteBlock<'_> {
                 forest.walk_tree(t, x, &mut xb, out);
                 continue;
             };
-            acc.fill(u64::MAX);
+            // A few vectors of rows at a time, held in registers across all the splits.
             let (acc_simd, _) = S::as_mut_simd_u64s(&mut acc);
-            for s in splits.clone() {
-                let f = masks.features[s] as usize;
-                let column = &xf[f * PREDICT_BLOCK_ROWS..(f + 1) * PREDICT_BLOCK_ROWS];
-                let (column, _) = S::as_simd_f64s(column);
-                let threshold = simd.splat_f64s(masks.thresholds[s]);
-                let keep = simd.splat_u64s(masks.keep[s]);
-                for (a, &v) in acc_simd.iter_mut().zip(column) {
-                    // `v <= threshold` is false for NaN, which goes right, as in `Tree::leaf`.
-                    let passed = simd.less_than_or_equal_f64s(v, threshold);
-                    *a = simd.and_u64s(*a, simd.select_u64s(passed, ones, keep));
+            let lanes = PREDICT_BLOCK_ROWS / acc_simd.len();
+            for (group, acc_group) in acc_simd.chunks_exact_mut(ACC_VECTORS).enumerate() {
+                let mut a = [ones; ACC_VECTORS];
+                let first = group * ACC_VECTORS * lanes;
+                for s in splits.clone() {
+                    let f = masks.features[s] as usize;
+                    let at = f * PREDICT_BLOCK_ROWS + first;
+                    let (column, _) = S::as_simd_f64s(&xf[at..at + ACC_VECTORS * lanes]);
+                    let threshold = simd.splat_f64s(masks.thresholds[s]);
+                    let keep = simd.splat_u64s(masks.keep[s]);
+                    for (a, &v) in a.iter_mut().zip(column) {
+                        // `v <= threshold` is false for NaN, which goes right, as in
+                        // `Tree::leaf`.
+                        let passed = simd.less_than_or_equal_f64s(v, threshold);
+                        *a = simd.and_u64s(*a, simd.select_u64s(passed, ones, keep));
+                    }
                 }
+                acc_group.copy_from_slice(&a);
             }
             let values = &masks.values[leaves.clone()];
             for (bits, out_row) in acc.iter().zip(out.chunks_exact_mut(c)).take(rows) {
