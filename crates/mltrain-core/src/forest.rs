@@ -765,14 +765,15 @@ pub struct Forest {
     n_classes: usize,
     trees: Vec<Tree>,
     /// The trees laid out for prediction, derived from `trees` on first use (not stored:
-    /// a forest that is only trained and written never needs them).
+    /// a forest that is only trained and written never needs them): leaf masks for trees
+    /// of up to 64 leaves, walks for the others.
     #[serde(skip)]
     walks: OnceLock<Walks>,
     #[serde(skip)]
     masks: OnceLock<Masks>,
 }
 
-/// Forests are equal when their trees are; the walks are derived from them.
+/// Forests are equal when their trees are; the prediction layouts are derived from them.
 impl PartialEq for Forest {
     fn eq(&self, other: &Self) -> bool {
         (self.n_features, self.n_classes, &self.trees)
