@@ -750,8 +750,7 @@ impl pulp::WithSimd for VoteBlock<'_> {
             let values = &masks.values[leaves.clone()];
             for (bits, out_row) in acc.iter().zip(out.chunks_exact_mut(c)).take(rows) {
                 let value = values[bits.trailing_zeros() as usize] as usize;
-                let leaf = &tree.values[value..value + c];
-                out_row.iter_mut().zip(leaf).for_each(|(o, &p)| *o += p);
+                add_leaf(out_row, &tree.values[value..value + c]);
             }
         }
     }
@@ -916,9 +915,7 @@ impl Forest {
         }
         let (tree, walk) = (&self.trees[t], self.walks().get(t));
         let mut add = |j: usize, value: usize| {
-            let leaf = &tree.values[value..value + c];
-            let out_row = &mut out[j * c..(j + 1) * c];
-            out_row.iter_mut().zip(leaf).for_each(|(o, &p)| *o += p);
+            add_leaf(&mut out[j * c..(j + 1) * c], &tree.values[value..value + c]);
         };
         let mut j = 0;
         while j + LANES <= rows {
@@ -951,9 +948,7 @@ impl Forest {
         );
         out.fill(0.0);
         for tree in &self.trees {
-            for (o, &p) in out.iter_mut().zip(tree.leaf(row, self.n_classes)) {
-                *o += p;
-            }
+            add_leaf(out, tree.leaf(row, self.n_classes));
         }
         normalise(out);
     }
@@ -973,6 +968,12 @@ impl Forest {
         }
         Ok(())
     }
+}
+
+/// Adds one leaf's class distribution to a row's sums.
+#[inline]
+fn add_leaf(sums: &mut [f32], leaf: &[f32]) {
+    sums.iter_mut().zip(leaf).for_each(|(s, &p)| *s += p);
 }
 
 /// Sums of leaf distributions to their mean. Dividing by the sum rather than the tree count
