@@ -345,7 +345,8 @@ impl Pca {
     }
 
     /// Projects the rows of `x` onto every basis of `bases`, one matrix each: `x` is read
-    /// (and converted, if it is not `f32`) once for all of them, a block of rows at a time.
+    /// (and converted, if it is not `f32`) once for all of them, a block of rows at a time,
+    /// blocks in parallel with the `rayon` feature.
     pub fn transform_many<R: FeatureRows + ?Sized + Sync>(
         bases: &[Pca],
         x: &R,

@@ -46,7 +46,7 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         });
     }
     let layout = RunLayout::new(&run_id);
-    // The run's parameters first: `--resume` reads them back.
+    // The run's parameters, before any other object of the run: `--resume` reads them back.
     let json = serde_json::to_vec_pretty(&params).map_err(|e| Error::Task {
         stage: "partition",
         reason: e.to_string(),
