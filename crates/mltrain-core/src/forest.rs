@@ -632,8 +632,12 @@ struct Masks {
     features: Vec<u32>,
     thresholds: Vec<f64>,
     keep: Vec<u64>,
-    /// Per leaf, left to right: where its class distribution starts in the tree's values.
-    values: Vec<u32>,
+    /// Per leaf, left to right: where its class distribution starts in `dists`.
+    values: Vec<usize>,
+    /// The leaves' class distributions, each padded with zeros to `stride` values: a whole
+    /// number of SIMD vectors, so adding one to a row's sums is a few vector additions.
+    dists: Vec<f32>,
+    stride: usize,
     /// Per tree: its splits and leaves in the vectors above, or `None` when it has more than
     /// 64 leaves (such a tree is walked).
     trees: Vec<Option<(std::ops::Range<usize>, std::ops::Range<usize>)>>,
@@ -641,11 +645,14 @@ struct Masks {
 
 impl Masks {
     fn new(trees: &[Tree], n_classes: usize) -> Self {
+        let stride = class_stride(n_classes);
         let mut masks = Masks {
             features: Vec::new(),
             thresholds: Vec::new(),
             keep: Vec::new(),
             values: Vec::new(),
+            dists: Vec::new(),
+            stride,
             trees: Vec::with_capacity(trees.len()),
         };
         let mut leaves_before = Vec::new();
@@ -666,7 +673,14 @@ impl Masks {
             let (splits, leaves) = (masks.features.len(), masks.values.len());
             for (i, node) in tree.nodes.iter().enumerate() {
                 if node.feature == LEAF {
-                    masks.values.push(node.next * n_classes as u32);
+                    let at = node.next as usize * n_classes;
+                    masks.values.push(masks.dists.len());
+                    masks
+                        .dists
+                        .extend_from_slice(&tree.values[at..at + n_classes]);
+                    masks
+                        .dists
+                        .resize(masks.dists.len() + stride - n_classes, 0.0);
                 } else {
                     // The left subtree is nodes `i + 1..next`; fewer than 64 leaves, since
                     // the right one has at least one.
@@ -693,7 +707,7 @@ struct VoteBlock<'a> {
     forest: &'a Forest,
     /// The block's rows, row-major, `n_features` each.
     x: &'a [f32],
-    /// `rows × n_classes`, summed into.
+    /// `rows × n_classes`, overwritten with the sums.
     out: &'a mut [f32],
 }
 
@@ -719,11 +733,14 @@ impl pulp::WithSimd for VoteBlock<'_> {
         }
         // The row-major copy the walks need, made on the first tree that is walked.
         let mut xb = Vec::new();
+        // The rows' sums, `stride` apart like the leaves' distributions in `masks.dists`.
+        let stride = masks.stride;
+        let mut sums = vec![0.0f32; rows * stride];
         let mut acc = [u64::MAX; PREDICT_BLOCK_ROWS];
         let ones = simd.splat_u64s(u64::MAX);
-        for (t, (tree, span)) in forest.trees.iter().zip(&masks.trees).enumerate() {
+        for (t, span) in masks.trees.iter().enumerate() {
             let Some((splits, leaves)) = span else {
-                forest.walk_tree(t, x, &mut xb, out);
+                forest.walk_tree(t, x, &mut xb, &mut sums, stride);
                 continue;
             };
             // A few vectors of rows at a time, held in registers across all the splits.
@@ -748,12 +765,26 @@ impl pulp::WithSimd for VoteBlock<'_> {
                 acc_group.copy_from_slice(&a);
             }
             let values = &masks.values[leaves.clone()];
-            for (bits, out_row) in acc.iter().zip(out.chunks_exact_mut(c)).take(rows) {
-                let value = values[bits.trailing_zeros() as usize] as usize;
-                add_leaf(out_row, &tree.values[value..value + c]);
+            for (bits, row) in acc.iter().zip(sums.chunks_exact_mut(stride)) {
+                let at = values[bits.trailing_zeros() as usize];
+                let (row, row_tail) = S::as_mut_simd_f32s(row);
+                let (dist, dist_tail) = S::as_simd_f32s(&masks.dists[at..at + stride]);
+                for (s, &p) in row.iter_mut().zip(dist) {
+                    *s = simd.add_f32s(*s, p);
+                }
+                add_leaf(row_tail, dist_tail);
             }
         }
+        for (o, s) in out.chunks_exact_mut(c).zip(sums.chunks_exact(stride)) {
+            o.copy_from_slice(&s[..c]);
+        }
     }
+}
+
+/// Values per row of class sums and per leaf distribution in [`Masks`]: `n_classes` rounded
+/// up to a whole number of 8-lane (AVX2) `f32` vectors, 16 for the ten digits.
+fn class_stride(n_classes: usize) -> usize {
+    n_classes.next_multiple_of(8)
 }
 
 /// A trained random forest.
@@ -896,37 +927,41 @@ impl Forest {
     }
 
     /// Adds tree `t`'s leaf distributions for the rows of `x` (row-major, at most
-    /// [`PREDICT_BLOCK_ROWS`]) to `out` by walking it: for trees too big for [`Masks`].
-    /// `xb` is the rows' copy laid out for walking, made on first use.
-    fn walk_tree(&self, t: usize, x: &[f32], xb: &mut Vec<f32>, out: &mut [f32]) {
+    /// [`PREDICT_BLOCK_ROWS`]) to their sums in `sums`, `stride` apart, by walking it: for
+    /// trees too big for [`Masks`]. `xb` is the rows' copy laid out for walking, made on
+    /// first use.
+    fn walk_tree(&self, t: usize, x: &[f32], xb: &mut Vec<f32>, sums: &mut [f32], stride: usize) {
         // Rows walk the tree `LANES` at a time in lockstep: their walks are independent, so
         // the loads of one row's next node overlap the others'.
         const LANES: usize = 16;
         let (c, d) = (self.n_classes, self.n_features);
-        let rows = out.len() / c;
+        let rows = sums.len() / stride;
         // The rows are copied to a power-of-two stride in a power-of-two buffer (10
         // features: 64 × 16 values), as `Walk::leaves` needs.
-        let stride = d.next_power_of_two();
+        let x_stride = d.next_power_of_two();
         if xb.is_empty() {
-            xb.resize(PREDICT_BLOCK_ROWS * stride, 0.0);
-            for (to, from) in xb.chunks_exact_mut(stride).zip(x.chunks_exact(d)) {
+            xb.resize(PREDICT_BLOCK_ROWS * x_stride, 0.0);
+            for (to, from) in xb.chunks_exact_mut(x_stride).zip(x.chunks_exact(d)) {
                 to[..d].copy_from_slice(from);
             }
         }
         let (tree, walk) = (&self.trees[t], self.walks().get(t));
         let mut add = |j: usize, value: usize| {
-            add_leaf(&mut out[j * c..(j + 1) * c], &tree.values[value..value + c]);
+            add_leaf(
+                &mut sums[j * stride..j * stride + c],
+                &tree.values[value..value + c],
+            );
         };
         let mut j = 0;
         while j + LANES <= rows {
-            let starts = std::array::from_fn(|l| (j + l) * stride);
+            let starts = std::array::from_fn(|l| (j + l) * x_stride);
             for (l, value) in walk.leaves::<LANES>(xb, starts).into_iter().enumerate() {
                 add(j + l, value);
             }
             j += LANES;
         }
         for j in j..rows {
-            let [value] = walk.leaves::<1>(xb, [j * stride]);
+            let [value] = walk.leaves::<1>(xb, [j * x_stride]);
             add(j, value);
         }
     }
