@@ -1308,18 +1308,20 @@ impl<'a> TreeBuilder<'a> {
     fn split_counting_sort(&mut self, start: usize, end: usize, feature: usize) -> Option<Split> {
         let column = self.binned.column(feature);
         let node = &self.samples[start..end];
-        self.codes.clear();
+        // Written by index, not pushed: a push reloads the length the counts' stores might
+        // have changed, a chain through memory at every sample.
+        self.codes.resize(node.len(), 0);
         // Gathering the codes counts them too, by absolute bin (`bin_count` has one slot
         // per possible code, all zero between uses).
         let (mut min_bin, mut max_bin) = (u8::MAX, 0);
         let mut occupied = [0u64; MAX_BINS / 64];
         let counts = &mut self.bin_count[..MAX_BINS];
-        for s in node {
+        for (s, code) in node.iter().zip(&mut self.codes) {
             let b = column[s.row as usize];
             (min_bin, max_bin) = (min_bin.min(b), max_bin.max(b));
             counts[usize::from(b)] += 1;
             occupied[usize::from(b / 64)] |= 1 << (b % 64);
-            self.codes.push(b);
+            *code = b;
         }
         let (min_bin, max_bin) = (usize::from(min_bin), usize::from(max_bin));
         if min_bin == max_bin {
