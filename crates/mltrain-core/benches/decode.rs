@@ -23,6 +23,31 @@ fn decode(c: &mut Criterion) {
     group.bench_function("2000_digits_all_threads", |b| {
         b.iter(|| decode_batch(&pngs, size, &FeatureDecoder::new()).expect("decode"))
     });
+    // The same digits written by zlib (the `png` crate's default level) instead of
+    // `fdeflate`'s fast mode: every image has its own Huffman codes, so the fast path's
+    // decoder cannot reuse its tables.
+    let zlib_pngs: Vec<Vec<u8>> = (0..2000)
+        .map(|i| {
+            let mut out = Vec::new();
+            let mut enc = png::Encoder::new(&mut out, d.width, d.height);
+            enc.set_color(png::ColorType::Grayscale);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.set_compression(png::Compression::Balanced);
+            let mut w = enc.write_header().expect("header");
+            w.write_image_data(d.image(i)).expect("pixels");
+            w.finish().expect("png");
+            out
+        })
+        .collect();
+    group.bench_function("2000_zlib_digits_one_thread", |b| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .expect("pool");
+        b.iter(|| {
+            pool.install(|| decode_batch(&zlib_pngs, size, &FeatureDecoder::new()).expect("decode"))
+        })
+    });
     group.finish();
 }
 
