@@ -28,6 +28,7 @@ fn main() -> Result {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let digits = bundled_mnist()?;
     images(&root.join("image_decode"), &digits)?;
+    png_grey(&root.join("png_grey"), &digits)?;
     idx(&root.join("idx"), &digits)?;
     objects(&root.join("object_decode"), &digits)?;
     stage_inputs(&root.join("stage_input"))?;
@@ -60,6 +61,35 @@ fn png_of(
     w.write_image_data(data)?;
     w.finish()?;
     Ok(out)
+}
+
+/// `png_grey` inputs, `[width - 1, height - 1, zlib stream]`: the image data of digits as
+/// `mltrain dataset mnist` writes them (`fdeflate`'s fast mode), the same rows through zlib
+/// stored, fast and best, and a 2 × 3 image small enough for a fixed Huffman block.
+fn png_grey(dir: &Path, digits: &Digits) -> Result {
+    let zlib = |raw: &[u8], level: u32| -> Result<Vec<u8>> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(level));
+        z.write_all(raw)?;
+        Ok(z.finish()?)
+    };
+    let input = |w: u8, h: u8, stream: &[u8]| [&[w - 1, h - 1][..], stream].concat();
+    for i in [0, 1] {
+        let png = encode_png(28, 28, digits.image(i))?;
+        // The single IDAT chunk's data: after the signature (8), IHDR (25) and its header (8).
+        let len = u32::from_be_bytes(png[33..37].try_into()?) as usize;
+        write(dir, &format!("fdeflate-digit-{i}"), &input(28, 28, &png[41..41 + len]))?;
+        // Unfiltered rows: a filter byte of 0, then the row.
+        let raw: Vec<u8> = digits
+            .image(i)
+            .chunks(28)
+            .flat_map(|row| std::iter::once(0).chain(row.iter().copied()))
+            .collect();
+        for level in [0, 1, 9] {
+            write(dir, &format!("zlib{level}-digit-{i}"), &input(28, 28, &zlib(&raw, level)?))?;
+        }
+    }
+    let tiny = [0, 1, 2, 1, 5, 5, 2, 9, 0];
+    write(dir, "zlib9-2x3", &input(2, 3, &zlib(&tiny, 9)?))
 }
 
 fn jpeg_of(img: image::DynamicImage) -> Result<Vec<u8>> {
