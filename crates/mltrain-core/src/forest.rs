@@ -1081,6 +1081,9 @@ struct TreeBuilder<'a> {
     /// zero between uses.
     hist: Vec<u32>,
     bin_count: Vec<u32>,
+    /// Per bin, the index in the node of the sample last seen there (read only for bins
+    /// that hold a single sample).
+    slots: Vec<u32>,
     /// The current node's weighted class counts (`i64`, as the split scans use them), with
     /// their sum and sum of squares.
     totals: Vec<i64>,
@@ -1123,6 +1126,7 @@ impl<'a> TreeBuilder<'a> {
             features: Vec::new(),
             hist: vec![0; MAX_BINS * n_classes],
             bin_count: vec![0; MAX_BINS],
+            slots: vec![0; MAX_BINS],
             totals: vec![0; n_classes],
             node_n: 0,
             node_sq: 0,
@@ -1316,18 +1320,64 @@ impl<'a> TreeBuilder<'a> {
         let (mut min_bin, mut max_bin) = (u8::MAX, 0);
         let mut occupied = [0u64; MAX_BINS / 64];
         let counts = &mut self.bin_count[..MAX_BINS];
-        for (s, code) in node.iter().zip(&mut self.codes) {
-            let b = column[s.row as usize];
-            (min_bin, max_bin) = (min_bin.min(b), max_bin.max(b));
-            counts[usize::from(b)] += 1;
-            occupied[usize::from(b / 64)] |= 1 << (b % 64);
-            *code = b;
+        let slots = &mut self.slots[..MAX_BINS];
+        // Non-zero once two samples share a bin, as they must when there are more samples
+        // than bins; only then is there no need to note where each sample's bin is.
+        let mut shared = u64::from(node.len() > MAX_BINS);
+        if shared == 0 {
+            for (i, (s, code)) in node.iter().zip(&mut self.codes).enumerate() {
+                let b = column[s.row as usize];
+                (min_bin, max_bin) = (min_bin.min(b), max_bin.max(b));
+                counts[usize::from(b)] += 1;
+                let (word, bit) = (&mut occupied[usize::from(b / 64)], 1 << (b % 64));
+                shared |= *word & bit;
+                *word |= bit;
+                slots[usize::from(b)] = i as u32;
+                *code = b;
+            }
+        } else {
+            for (s, code) in node.iter().zip(&mut self.codes) {
+                let b = column[s.row as usize];
+                (min_bin, max_bin) = (min_bin.min(b), max_bin.max(b));
+                counts[usize::from(b)] += 1;
+                occupied[usize::from(b / 64)] |= 1 << (b % 64);
+                *code = b;
+            }
         }
         let (min_bin, max_bin) = (usize::from(min_bin), usize::from(max_bin));
         if min_bin == max_bin {
             // Constant on this node: no split, and no point sorting.
             counts[min_bin] = 0;
             return None;
+        }
+        if shared == 0 {
+            // Every sample in a bin of its own, as in forests of a few hundred rows, whose
+            // distinct values each get a bin: the bitmap is already the sorted order, and
+            // the sweep takes the samples straight from it, in the order sorting would.
+            let mut scan = SplitScan::new(
+                &self.totals,
+                &mut self.left,
+                &self.reciprocals,
+                feature,
+                self.node_n,
+                self.node_sq,
+            );
+            let mut prev = None;
+            for (w, &word) in occupied.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    let b = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    counts[b] = 0;
+                    let s = &node[slots[b] as usize];
+                    if let Some(prev) = prev {
+                        scan.consider(prev, b);
+                    }
+                    scan.add(s.class as usize, s.weight);
+                    prev = Some(b);
+                }
+            }
+            return scan.best();
         }
         // Offsets over the occupied bins only: deep nodes hold a handful of samples but
         // span many of a feature's up to 256 bins. Stepping through the bitmap of occupied
