@@ -1325,15 +1325,21 @@ impl<'a> TreeBuilder<'a> {
         // than bins; only then is there no need to note where each sample's bin is.
         let mut shared = u64::from(node.len() > MAX_BINS);
         if shared == 0 {
-            for (i, (s, code)) in node.iter().zip(&mut self.codes).enumerate() {
+            for (i, s) in node.iter().enumerate() {
                 let b = column[s.row as usize];
                 (min_bin, max_bin) = (min_bin.min(b), max_bin.max(b));
-                counts[usize::from(b)] += 1;
                 let (word, bit) = (&mut occupied[usize::from(b / 64)], 1 << (b % 64));
                 shared |= *word & bit;
                 *word |= bit;
                 slots[usize::from(b)] = i as u32;
-                *code = b;
+            }
+            if shared != 0 {
+                // Some bins are shared after all: count them for the sort below.
+                for (s, code) in node.iter().zip(&mut self.codes) {
+                    let b = column[s.row as usize];
+                    counts[usize::from(b)] += 1;
+                    *code = b;
+                }
             }
         } else {
             for (s, code) in node.iter().zip(&mut self.codes) {
@@ -1368,7 +1374,6 @@ impl<'a> TreeBuilder<'a> {
                 while bits != 0 {
                     let b = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    counts[b] = 0;
                     let s = &node[slots[b] as usize];
                     if let Some(prev) = prev {
                         scan.consider(prev, b);
