@@ -163,11 +163,15 @@ impl PcaParams {
             }
         }
         // The projection of the centred rows, over the kept columns only since the others
-        // are zero: each block is centred again rather than kept.
+        // are zero: each block is centred again rather than kept, except the last, which
+        // the buffer still holds (all of them when there is only one).
         let mut projected = Matrix::zeros(n, k);
-        for rows in blocks(n) {
+        let last = blocks(n).last();
+        for rows in blocks(n).rev() {
             let out = &mut projected.as_mut_slice()[rows.start * k..rows.end * k];
-            centre(rows, &mut centred);
+            if Some(&rows) != last.as_ref() {
+                centre(rows, &mut centred);
+            }
             project_into(&centred, &reduced, None, out);
         }
         let pca = Pca {
@@ -185,7 +189,7 @@ impl PcaParams {
 const BLOCK_ROWS: usize = 512;
 
 /// `0..n` in blocks of [`BLOCK_ROWS`].
-fn blocks(n: usize) -> impl Iterator<Item = Range<usize>> {
+fn blocks(n: usize) -> impl DoubleEndedIterator<Item = Range<usize>> {
     (0..n)
         .step_by(BLOCK_ROWS)
         .map(move |start| start..(start + BLOCK_ROWS).min(n))
