@@ -44,6 +44,7 @@ const DIST_EXTRA: [u8; 30] = [
 
 /// Little-endian bit reader over a byte slice. Past the end it reads zeros, counted, so a
 /// truncated stream is caught when the bits consumed are checked against the input.
+#[derive(Clone, Copy)]
 struct Bits<'a> {
     data: &'a [u8],
     /// Bytes loaded into `buf` so far (may exceed `data.len()` by the zeros read past it).
@@ -441,7 +442,9 @@ impl Inflater {
     }
 
     /// Decodes one Huffman-coded block into `out` from `o`; returns the new position.
-    fn block(&mut self, bits: &mut Bits<'_>, out: &mut [u8], mut o: usize) -> Option<usize> {
+    fn block(&mut self, state: &mut Bits<'_>, out: &mut [u8], mut o: usize) -> Option<usize> {
+        // A local copy the loop keeps in registers; written back at the end of the block.
+        let mut bits = *state;
         loop {
             // At most 15 + 5 bits of length and 15 + 13 of distance: one refill suffices.
             bits.refill();
@@ -453,6 +456,7 @@ impl Inflater {
                 continue;
             }
             if symbol == 256 {
+                *state = bits;
                 return Some(o);
             }
             let l = usize::from(symbol - 257);
