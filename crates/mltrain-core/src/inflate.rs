@@ -3,8 +3,8 @@
 //!
 //! The `png` crate (through `fdeflate`) builds 4,096-entry tables, with every pair of short
 //! literal codes in them, for each stream: for a 28 × 28 digit (a 350-byte stream) that is
-//! a third of the image's decoding time. This decoder builds 1,024-entry tables instead,
-//! and keeps them: PNGs written by one encoder with fixed settings often start with the very
+//! a third of the image's decoding time. This decoder's tables hold single codes only, and
+//! it keeps them: PNGs written by one encoder with fixed settings often start with the very
 //! same dynamic Huffman header (every PNG `fdeflate`'s fast mode writes does, as
 //! `mltrain dataset` writes them), and then the header is compared, not decoded.
 //!
