@@ -1084,15 +1084,8 @@ struct TreeBuilder<'a> {
     /// Per bin, the index in the node of the sample last seen there (read only for bins
     /// that hold a single sample).
     slots: Vec<u32>,
-    /// The current node's weighted class counts (`i64`, as the split scans use them), with
-    /// their sum and sum of squares.
-    totals: Vec<i64>,
-    node_n: i64,
-    node_sq: i64,
-    left: Vec<i64>,
-    /// `1 / m` for the weighted counts `m` a node of this forest can have (see
-    /// [`SplitScan::consider`]).
-    reciprocals: Vec<f64>,
+    /// The current node's class counts, and what its split sweeps start from.
+    stats: NodeStats,
     codes: Vec<u8>,
     /// Scratch for the right side while partitioning.
     right: Vec<Sample>,
@@ -1127,14 +1120,16 @@ impl<'a> TreeBuilder<'a> {
             hist: vec![0; MAX_BINS * n_classes],
             bin_count: vec![0; MAX_BINS],
             slots: vec![0; MAX_BINS],
-            totals: vec![0; n_classes],
-            node_n: 0,
-            node_sq: 0,
+            stats: NodeStats {
+                totals: vec![0; n_classes],
+                n: 0,
+                sq: 0,
+                left: vec![0; n_classes],
+                reciprocals: (0..=binned.n_rows.min(RECIPROCALS_UP_TO))
+                    .map(|m| 1.0 / m as f64)
+                    .collect(),
+            },
             right: Vec::new(),
-            left: vec![0; n_classes],
-            reciprocals: (0..=binned.n_rows.min(RECIPROCALS_UP_TO))
-                .map(|m| 1.0 / m as f64)
-                .collect(),
             codes: Vec::new(),
             sorted: Vec::new(),
             tree: Tree::default(),
@@ -1222,10 +1217,10 @@ impl<'a> TreeBuilder<'a> {
                 }
                 None => {
                     let leaf = self.tree.values.len() / self.n_classes;
-                    let total = self.node_n as f32;
+                    let total = self.stats.n as f32;
                     self.tree
                         .values
-                        .extend(self.totals.iter().map(|&t| t as f32 / total));
+                        .extend(self.stats.totals.iter().map(|&t| t as f32 / total));
                     self.tree.nodes.push(Node {
                         feature: LEAF,
                         threshold: 0.0,
@@ -1238,13 +1233,14 @@ impl<'a> TreeBuilder<'a> {
 
     /// Fills `totals` with the node's weighted class counts; false if the node is pure.
     fn node_totals(&mut self, start: usize, end: usize) -> bool {
-        self.totals.fill(0);
+        let stats = &mut self.stats;
+        stats.totals.fill(0);
         for s in &self.samples[start..end] {
-            self.totals[s.class as usize] += i64::from(s.weight);
+            stats.totals[s.class as usize] += i64::from(s.weight);
         }
-        self.node_n = self.totals.iter().sum();
-        self.node_sq = self.totals.iter().map(|t| t * t).sum();
-        self.totals.iter().filter(|&&t| t > 0).count() > 1
+        stats.n = stats.totals.iter().sum();
+        stats.sq = stats.totals.iter().map(|t| t * t).sum();
+        stats.totals.iter().filter(|&&t| t > 0).count() > 1
     }
 
     /// Draws candidate features without replacement until `max_features` have been tried and
@@ -1282,14 +1278,7 @@ impl<'a> TreeBuilder<'a> {
             self.bin_count[bin] += 1;
         }
         let n_bins = self.binned.thresholds[feature].len() + 1;
-        let mut scan = SplitScan::new(
-            &self.totals,
-            &mut self.left,
-            &self.reciprocals,
-            feature,
-            self.node_n,
-            self.node_sq,
-        );
+        let mut scan = self.stats.scan(feature);
         let mut prev = None;
         for bin in 0..n_bins {
             if self.bin_count[bin] == 0 {
@@ -1360,14 +1349,7 @@ impl<'a> TreeBuilder<'a> {
             // Every sample in a bin of its own, as in forests of a few hundred rows, whose
             // distinct values each get a bin: the bitmap is already the sorted order, and
             // the sweep takes the samples straight from it, in the order sorting would.
-            let mut scan = SplitScan::new(
-                &self.totals,
-                &mut self.left,
-                &self.reciprocals,
-                feature,
-                self.node_n,
-                self.node_sq,
-            );
+            let mut scan = self.stats.scan(feature);
             let mut prev = None;
             for (w, &word) in occupied.iter().enumerate() {
                 let mut bits = word;
@@ -1415,14 +1397,7 @@ impl<'a> TreeBuilder<'a> {
         }
         counts[min_bin..=max_bin].fill(0);
 
-        let mut scan = SplitScan::new(
-            &self.totals,
-            &mut self.left,
-            &self.reciprocals,
-            feature,
-            self.node_n,
-            self.node_sq,
-        );
+        let mut scan = self.stats.scan(feature);
         let mut prev = self.sorted[0].bin;
         for s in &self.sorted {
             if s.bin != prev {
@@ -1477,32 +1452,39 @@ struct SplitScan<'b> {
     best_hi: usize,
 }
 
-impl<'b> SplitScan<'b> {
-    /// Starts with everything right: `n` is the sum of `totals`, `sq` their sum of squares.
-    fn new(
-        totals: &'b [i64],
-        left: &'b mut [i64],
-        reciprocals: &'b [f64],
-        feature: usize,
-        n: i64,
-        sq: i64,
-    ) -> Self {
-        left.fill(0);
-        Self {
-            totals,
-            left,
-            reciprocals,
+/// A node's weighted class counts (`i64`, as the split sweeps use them), with their sum and
+/// sum of squares, and the sweeps' scratch.
+struct NodeStats {
+    totals: Vec<i64>,
+    n: i64,
+    sq: i64,
+    left: Vec<i64>,
+    /// `1 / m` for the weighted counts `m` a node of this forest can have (see
+    /// [`SplitScan::consider`]).
+    reciprocals: Vec<f64>,
+}
+
+impl NodeStats {
+    /// A sweep of `feature` over the node, starting with everything right.
+    fn scan(&mut self, feature: usize) -> SplitScan<'_> {
+        self.left.fill(0);
+        SplitScan {
+            totals: &self.totals,
+            left: &mut self.left,
+            reciprocals: &self.reciprocals,
             feature,
             n_left: 0,
-            n_right: n,
+            n_right: self.n,
             sq_left: 0,
-            sq_right: sq,
+            sq_right: self.sq,
             best_score: f64::NEG_INFINITY,
             best_lo: 0,
             best_hi: 0,
         }
     }
+}
 
+impl SplitScan<'_> {
     /// Moves weight `w` of class `k` from the right side to the left.
     #[inline]
     fn add(&mut self, k: usize, w: u32) {
