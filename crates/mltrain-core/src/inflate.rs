@@ -261,7 +261,6 @@ pub(crate) struct Inflater {
     litlen: Huffman,
     dist: Huffman,
     precode: Huffman,
-    lengths: [u8; 320],
     /// Valid while the tables hold its codes.
     cached: Option<CachedHeader>,
 }
@@ -287,7 +286,6 @@ impl Inflater {
             litlen: Huffman::new(LITLEN_BITS),
             dist: Huffman::new(DIST_BITS),
             precode: Huffman::new(PRECODE_BITS),
-            lengths: [0; 320],
             cached: None,
         }
     }
@@ -347,10 +345,6 @@ impl Inflater {
                         }
                     }
                     o = self.block(&mut bits, out, o)?;
-                    if !first {
-                        // A later block's tables replaced the cached ones.
-                        self.cached = None;
-                    }
                 }
                 _ => return None,
             }
@@ -418,7 +412,8 @@ impl Inflater {
         }
         self.precode.build(&precode, Fill::Complete)?;
         let total = hlit + hdist;
-        let lengths = &mut self.lengths[..total];
+        let mut lengths = [0u8; 286 + 30];
+        let lengths = &mut lengths[..total];
         let mut i = 0;
         while i < total {
             bits.refill();
