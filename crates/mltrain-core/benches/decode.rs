@@ -9,17 +9,16 @@ fn decode(c: &mut Criterion) {
         .map(|i| mltrain_dataset::encode_png(d.width, d.height, d.image(i)).expect("png"))
         .collect();
     let size = ImageSize::new(d.width, d.height);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    let one_thread = |pngs: &[Vec<u8>]| {
+        pool.install(|| decode_batch(pngs, size, &FeatureDecoder::new()).expect("decode"))
+    };
     let mut group = c.benchmark_group("png_decode");
     group.throughput(Throughput::Elements(pngs.len() as u64));
-    group.bench_function("2000_digits_one_thread", |b| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        b.iter(|| {
-            pool.install(|| decode_batch(&pngs, size, &FeatureDecoder::new()).expect("decode"))
-        })
-    });
+    group.bench_function("2000_digits_one_thread", |b| b.iter(|| one_thread(&pngs)));
     group.bench_function("2000_digits_all_threads", |b| {
         b.iter(|| decode_batch(&pngs, size, &FeatureDecoder::new()).expect("decode"))
     });
@@ -40,13 +39,7 @@ fn decode(c: &mut Criterion) {
         })
         .collect();
     group.bench_function("2000_zlib_digits_one_thread", |b| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .expect("pool");
-        b.iter(|| {
-            pool.install(|| decode_batch(&zlib_pngs, size, &FeatureDecoder::new()).expect("decode"))
-        })
+        b.iter(|| one_thread(&zlib_pngs))
     });
     group.finish();
 }
