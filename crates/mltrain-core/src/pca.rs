@@ -1,10 +1,20 @@
-//! Principal component analysis with `faer`: the covariance as `f32` products over the
-//! lower triangle of blocks of centred rows (constant columns left out), then its top `k`
-//! eigenpairs from a partial (Krylov–Schur) self-adjoint eigensolver, with the full `f64`
-//! decomposition as the fallback.
+//! Principal component analysis with `faer`, by one of three solvers picked by the data's
+//! shape ([`Solver`]), none of which ever holds a `d × d` matrix for wide images:
 //!
-//! [`PcaParams::fit`] returns a [`Pca`] holding the mean and the top `k` principal axes;
-//! [`Pca::transform`] projects rows onto them.
+//! - **covariance** (few features): the covariance as `f32` products over the lower triangle
+//!   of blocks of centred rows, then its top `k` eigenpairs from a partial (Krylov–Schur)
+//!   self-adjoint eigensolver, with the full `f64` decomposition as the fallback;
+//! - **Gram** (many features, few rows): the `n × n` Gram matrix of the centred rows, whose
+//!   eigenvectors map back to the principal axes through the rows themselves;
+//! - **randomized** (many of both): a randomized range finder with power iterations
+//!   (Halko, Martinsson and Tropp, 2011), a fixed number of passes over the rows.
+//!
+//! Only informative components are kept: a basis fitted on data of rank `r < k` has `r`
+//! axes, and data that does not vary at all is refused. Every iterative step is bounded.
+//!
+//! [`PcaParams::fit`] returns a [`Pca`] holding the mean and the principal axes;
+//! [`Pca::transform`] projects rows onto them. [`PcaParams::plan`] says which solver a shape
+//! gets and how much memory the fit needs, before anything is allocated.
 
 use std::ops::Range;
 
@@ -14,20 +24,87 @@ use faer::matrix_free::eigen::{
     PartialEigenParams, partial_self_adjoint_eigen, partial_self_adjoint_eigen_scratch,
 };
 use faer::{Accum, Col, Mat, MatRef, Side};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::matrix::{Feature, FeatureRows, Matrix};
 
-/// How many principal components to keep.
+/// How the principal axes are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Solver {
+    /// Eigenvectors of the `d × d` covariance: exact, for few features.
+    Covariance,
+    /// Eigenvectors of the `n × n` Gram matrix, mapped back through the rows: exact, for
+    /// fewer rows than features.
+    Gram,
+    /// A randomized range finder with power iterations: approximate, for many rows and
+    /// many features.
+    Randomized,
+}
+
+impl Solver {
+    /// The name reports and messages use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Covariance => "covariance",
+            Solver::Gram => "gram",
+            Solver::Randomized => "randomized",
+        }
+    }
+}
+
+impl std::fmt::Display for Solver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Up to this many features the covariance is small (16 MB at most) and its solver exact
+/// and fastest.
+const COVARIANCE_MAX_FEATURES: usize = 2048;
+/// Up to this many rows the Gram matrix is small (16 MB at most) and its solver exact.
+const GRAM_MAX_ROWS: usize = 2048;
+/// Extra directions the randomized range finder samples beyond `k` (Halko et al. suggest
+/// 5 to 10), and its power iterations, which sharpen a slowly decaying spectrum such as
+/// images have. Together they fix the number of passes over the data: `2 · (q + 1)`.
+const OVERSAMPLING: usize = 10;
+const POWER_ITERATIONS: usize = 4;
+/// Restarts the partial eigensolver may take before the full decomposition takes over.
+const MAX_RESTARTS: usize = 100;
+/// A component whose variance is below this share of the total is noise of the arithmetic,
+/// not of the data: it is not kept.
+const RANK_TOLERANCE: f64 = 1e-6;
+
+/// Which solver a fit uses and the memory it needs beyond the rows themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub solver: Solver,
+    /// Bytes the fit allocates at its peak, the rows not included.
+    pub bytes: u64,
+}
+
+/// How many principal components to keep, and optionally which solver to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PcaParams {
     components: usize,
+    solver: Option<Solver>,
 }
 
 impl PcaParams {
     pub fn new(components: usize) -> Self {
-        Self { components }
+        Self {
+            components,
+            solver: None,
+        }
+    }
+
+    /// Uses `solver` whatever the shape (by default it is picked by [`plan`](Self::plan)).
+    pub fn solver(mut self, solver: Solver) -> Self {
+        self.solver = Some(solver);
+        self
     }
 
     pub fn components(&self) -> usize {
@@ -45,6 +122,42 @@ impl PcaParams {
         Ok(())
     }
 
+    /// The solver for `n` rows of `d` features, and the memory its fit needs at most,
+    /// counting every feature as varying.
+    pub fn plan(&self, n: usize, d: usize) -> Plan {
+        let solver = self.solver.unwrap_or(if d <= COVARIANCE_MAX_FEATURES {
+            Solver::Covariance
+        } else if n <= GRAM_MAX_ROWS {
+            Solver::Gram
+        } else {
+            Solver::Randomized
+        });
+        let (n64, d64) = (n as u64, d as u64);
+        let k = self.components.min(n.max(1)).min(d.max(1)) as u64;
+        let block = (block_rows(d) as u64) * d64 * 4;
+        // The mean, column sums, kept column indices, the basis over kept and all columns,
+        // and the projected rows: every solver has them.
+        let common = d64 * (4 + 8 + 1 + 8) + 2 * k * d64 * 4 + n64 * k * 4 + block;
+        // A square of side `s` in f32, with the f64 fallback decomposition (the matrix, its
+        // eigenvectors and workspace) beside it.
+        let square = |s: u64| s * s * 4 + 3 * s * s * 8;
+        let work = match solver {
+            Solver::Covariance => square(d64),
+            Solver::Gram => {
+                square(n64) + n64 * (gram_slab(n, d) as u64) * 4 + 2 * n64 * k * 8 + d64 * k * 4
+            }
+            Solver::Randomized => {
+                let l = (k + OVERSAMPLING as u64).min(n64).min(d64);
+                // The test matrix and its image, both sides, in f32, and the thin SVD in f64.
+                d64 * l * 4 * 2 + n64 * l * 4 * 2 + d64 * l * 8 * 3
+            }
+        };
+        Plan {
+            solver,
+            bytes: common + work,
+        }
+    }
+
     /// Fits the basis on the rows of `x` (one sample per row).
     pub fn fit<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<Pca> {
         self.fit_transform(x).map(|(pca, _)| pca)
@@ -53,7 +166,7 @@ impl PcaParams {
     /// Fits the basis on the rows of `x` and returns it with the projected rows.
     ///
     /// `x` is read a block of rows at a time, each block centred into one reused buffer:
-    /// images kept as bytes ([`GreyImages`](crate::image::GreyImages)) are never held as a
+    /// images kept as bytes ([`ImageLevels`](crate::image::ImageLevels)) are never held as a
     /// whole `f32` matrix.
     pub fn fit_transform<R: FeatureRows + ?Sized>(&self, x: &R) -> Result<(Pca, Matrix)> {
         self.check()?;
@@ -96,59 +209,53 @@ impl PcaParams {
         // out shrinks both the product and the eigenproblem (784 → about 620 columns on
         // MNIST) and changes neither result.
         let kept: Vec<usize> = (0..d).filter(|&j| varies[j]).collect();
-        // Every column stays when fewer than k vary: the axes beyond them are then arbitrary
-        // zero-variance directions, which the full problem still provides.
-        let kept = if kept.len() >= k {
-            kept
-        } else {
-            (0..d).collect()
-        };
+        if kept.is_empty() {
+            return Err(Error::NotEnoughData {
+                reason: format!(
+                    "the {n} samples are all the same (no feature varies): there is nothing to learn"
+                ),
+            });
+        }
         let dk = kept.len();
-        // A block of rows, centred, over the kept columns, converted from how they are
-        // stored on the way.
-        let mut centred = Vec::new();
-        let centre = |rows: Range<usize>, centred: &mut Vec<f32>| {
-            centred.clear();
-            for row in values[rows.start * d..rows.end * d].chunks_exact(d) {
-                centred.extend(kept.iter().map(|&j| row[j].value() - mean32[j]));
-            }
+        // No more informative axes exist than varying columns, nor than rows less one.
+        let k = k.min(dk).min(n - 1);
+        let data = Centred {
+            values,
+            d,
+            kept: &kept,
+            mean: &mean32,
+            n,
+        };
+        let solver = self.plan(n, dk).solver;
+        let Axes {
+            vectors,
+            variances,
+            total_variance,
+        } = match solver {
+            Solver::Covariance => covariance_axes(&data, k)?,
+            Solver::Gram => gram_axes(&data, k)?,
+            Solver::Randomized => randomized_axes(&data, k)?,
         };
 
-        // C = Xcᵀ·Xc / (n − 1), one f32 product per block, accumulated (the bulk of the
-        // work, SIMD and parallel). Only the lower triangle is computed (half the work of a
-        // general product) and mirrored afterwards.
-        let mut cov = Mat::<f32>::zeros(dk, dk);
-        for (b, rows) in blocks(n).enumerate() {
-            let m = rows.len();
-            centre(rows, &mut centred);
-            let xc = MatRef::from_row_major_slice(&centred, m, dk);
-            triangular::matmul(
-                cov.as_mut(),
-                BlockStructure::TriangularLower,
-                if b == 0 { Accum::Replace } else { Accum::Add },
-                xc.transpose(),
-                BlockStructure::Rectangular,
-                xc,
-                BlockStructure::Rectangular,
-                (1.0 / (n - 1) as f64) as f32,
-                faer::get_global_parallelism(),
-            );
+        // Informative axes only: those whose variance stands out of the arithmetic's noise.
+        let floor = total_variance * RANK_TOLERANCE;
+        let r = variances
+            .iter()
+            .take_while(|&&v| v.is_finite() && v > floor && v > 0.0)
+            .count();
+        if r == 0 {
+            return Err(Error::NotEnoughData {
+                reason: format!(
+                    "the {n} samples have no variance above rounding noise: there is nothing to learn"
+                ),
+            });
         }
-        for j in 1..dk {
-            for i in 0..j {
-                cov[(i, j)] = cov[(j, i)];
-            }
-        }
-        let total_variance: f64 = (0..dk).map(|i| f64::from(cov[(i, i)].max(0.0))).sum();
-
-        let (vectors, values) = top_eigen(&cov, k)?;
-        drop(cov);
         // The axes over the kept columns; a dropped column's weight is zero.
-        let mut components = Matrix::zeros(k, d);
-        let mut reduced = Matrix::zeros(k, dk);
-        let mut explained_variance = Vec::with_capacity(k);
-        for (c, &value) in values.iter().enumerate().take(k) {
-            explained_variance.push(value.max(0.0) as f32);
+        let mut components = Matrix::zeros(r, d);
+        let mut reduced = Matrix::zeros(r, dk);
+        let mut explained_variance = Vec::with_capacity(r);
+        for (c, &value) in variances.iter().enumerate().take(r) {
+            explained_variance.push(value as f32);
             // Eigenvectors have no intrinsic sign; fix it (largest |entry| positive) so the same
             // data always gives the same basis on every machine.
             let col = vectors.col(c);
@@ -163,15 +270,12 @@ impl PcaParams {
             }
         }
         // The projection of the centred rows, over the kept columns only since the others
-        // are zero: each block is centred again rather than kept, except the last, which
-        // the buffer still holds (all of them when there is only one).
-        let mut projected = Matrix::zeros(n, k);
-        let last = blocks(n).last();
-        for rows in blocks(n).rev() {
-            let out = &mut projected.as_mut_slice()[rows.start * k..rows.end * k];
-            if Some(&rows) != last.as_ref() {
-                centre(rows, &mut centred);
-            }
+        // are zero: each block is centred again rather than kept.
+        let mut projected = Matrix::zeros(n, r);
+        let mut centred = Vec::new();
+        for rows in blocks(n, dk) {
+            let out = &mut projected.as_mut_slice()[rows.start * r..rows.end * r];
+            data.centre(rows, &mut centred);
             project_into(&centred, &reduced, None, out);
         }
         let pca = Pca {
@@ -184,15 +288,265 @@ impl PcaParams {
     }
 }
 
-/// Rows per block when reading a [`FeatureRows`]: enough for efficient products, few enough
-/// that a centred block of 784 `f32` features (1.6 MB) stays near the cores.
-const BLOCK_ROWS: usize = 512;
+/// The rows of a [`FeatureRows`] as a solver reads them: centred, over the kept columns.
+struct Centred<'a, V> {
+    values: &'a [V],
+    d: usize,
+    kept: &'a [usize],
+    mean: &'a [f32],
+    n: usize,
+}
 
-/// `0..n` in blocks of [`BLOCK_ROWS`].
-fn blocks(n: usize) -> impl DoubleEndedIterator<Item = Range<usize>> {
+impl<V: Feature> Centred<'_, V> {
+    /// Rows `rows`, centred, over the kept columns, row-major into `out`.
+    fn centre(&self, rows: Range<usize>, out: &mut Vec<f32>) {
+        out.clear();
+        for row in self.values[rows.start * self.d..rows.end * self.d].chunks_exact(self.d) {
+            out.extend(self.kept.iter().map(|&j| row[j].value() - self.mean[j]));
+        }
+    }
+
+    /// Every row, centred, over kept columns `cols`, row-major into `out` (`n × cols.len()`).
+    fn centre_columns(&self, cols: &[usize], out: &mut Vec<f32>) {
+        out.clear();
+        for row in self.values.chunks_exact(self.d) {
+            out.extend(cols.iter().map(|&j| row[j].value() - self.mean[j]));
+        }
+    }
+
+    fn cols(&self) -> usize {
+        self.kept.len()
+    }
+}
+
+/// Principal axes over the kept columns (one per column of `vectors`), their variances in
+/// decreasing order, and the total variance of the data.
+struct Axes {
+    vectors: Mat<f64>,
+    variances: Vec<f64>,
+    total_variance: f64,
+}
+
+/// Rows per block when reading a [`FeatureRows`] of `d` features: enough for efficient
+/// products, few enough that a centred block (2 MB at 512 rows of 1,024 features) stays
+/// near the cores, and that wide images never need a large one (32 rows of 65,536).
+fn block_rows(d: usize) -> usize {
+    ((1 << 21) / d.max(1)).clamp(1, 512)
+}
+
+/// `0..n` in blocks of [`block_rows`] for `d` features.
+fn blocks(n: usize, d: usize) -> impl DoubleEndedIterator<Item = Range<usize>> {
+    let step = block_rows(d);
     (0..n)
-        .step_by(BLOCK_ROWS)
-        .map(move |start| start..(start + BLOCK_ROWS).min(n))
+        .step_by(step)
+        .map(move |start| start..(start + step).min(n))
+}
+
+/// Columns per slab when the Gram solver reads every row over some columns: 8 MB of `f32`.
+fn gram_slab(n: usize, d: usize) -> usize {
+    ((1 << 21) / n.max(1)).clamp(16, d.max(16))
+}
+
+/// The covariance solver: `C = Xcᵀ·Xc / (n − 1)`, one f32 product per block of rows,
+/// accumulated (the bulk of the work, SIMD and parallel). Only the lower triangle is
+/// computed (half the work of a general product) and mirrored afterwards.
+fn covariance_axes<V: Feature>(x: &Centred<'_, V>, k: usize) -> Result<Axes> {
+    let (n, dk) = (x.n, x.cols());
+    let mut centred = Vec::new();
+    let mut cov = Mat::<f32>::zeros(dk, dk);
+    for (b, rows) in blocks(n, dk).enumerate() {
+        let m = rows.len();
+        x.centre(rows, &mut centred);
+        let xc = MatRef::from_row_major_slice(&centred, m, dk);
+        triangular::matmul(
+            cov.as_mut(),
+            BlockStructure::TriangularLower,
+            if b == 0 { Accum::Replace } else { Accum::Add },
+            xc.transpose(),
+            BlockStructure::Rectangular,
+            xc,
+            BlockStructure::Rectangular,
+            (1.0 / (n - 1) as f64) as f32,
+            faer::get_global_parallelism(),
+        );
+    }
+    for j in 1..dk {
+        for i in 0..j {
+            cov[(i, j)] = cov[(j, i)];
+        }
+    }
+    let total_variance: f64 = (0..dk).map(|i| f64::from(cov[(i, i)].max(0.0))).sum();
+    let (vectors, variances) = top_eigen(&cov, k)?;
+    Ok(Axes {
+        vectors,
+        variances,
+        total_variance,
+    })
+}
+
+/// The Gram solver: `G = Xc·Xcᵀ / (n − 1)` (rows by rows) has the covariance's nonzero
+/// eigenvalues, and an eigenvector `u` of `G` with eigenvalue `λ` gives the principal axis
+/// `Xcᵀ·u / √((n − 1)·λ)`. The rows are read a slab of columns at a time, twice: once to
+/// build `G`, once to map its eigenvectors back.
+fn gram_axes<V: Feature>(x: &Centred<'_, V>, k: usize) -> Result<Axes> {
+    let (n, dk) = (x.n, x.cols());
+    let slab = gram_slab(n, dk);
+    let par = faer::get_global_parallelism();
+    let mut buf = Vec::new();
+    let mut gram = Mat::<f32>::zeros(n, n);
+    for (b, cols) in x.kept.chunks(slab).enumerate() {
+        x.centre_columns(cols, &mut buf);
+        let s = MatRef::from_row_major_slice(&buf, n, cols.len());
+        triangular::matmul(
+            gram.as_mut(),
+            BlockStructure::TriangularLower,
+            if b == 0 { Accum::Replace } else { Accum::Add },
+            s,
+            BlockStructure::Rectangular,
+            s.transpose(),
+            BlockStructure::Rectangular,
+            (1.0 / (n - 1) as f64) as f32,
+            par,
+        );
+    }
+    for j in 1..n {
+        for i in 0..j {
+            gram[(i, j)] = gram[(j, i)];
+        }
+    }
+    let total_variance: f64 = (0..n).map(|i| f64::from(gram[(i, i)].max(0.0))).sum();
+    let (u, variances) = top_eigen(&gram, k)?;
+    drop(gram);
+    // Only axes with a variance can be mapped back; the others are dropped as noise later.
+    let floor = total_variance * RANK_TOLERANCE;
+    let scale: Vec<f32> = variances
+        .iter()
+        .map(|&v| {
+            if v > floor && v > 0.0 {
+                (1.0 / ((n - 1) as f64 * v).sqrt()) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let u32s = Mat::<f32>::from_fn(n, k, |i, c| u[(i, c)] as f32 * scale[c]);
+    let mut vectors = Mat::<f64>::zeros(dk, k);
+    let mut at = 0;
+    for cols in x.kept.chunks(slab) {
+        x.centre_columns(cols, &mut buf);
+        let s = MatRef::from_row_major_slice(&buf, n, cols.len());
+        let v = s.transpose() * &u32s;
+        for c in 0..k {
+            for t in 0..cols.len() {
+                vectors[(at + t, c)] = f64::from(v[(t, c)]);
+            }
+        }
+        at += cols.len();
+    }
+    normalise_columns(&mut vectors);
+    Ok(Axes {
+        vectors,
+        variances,
+        total_variance,
+    })
+}
+
+/// The randomized solver (Halko, Martinsson and Tropp 2011, algorithms 4.4 and 5.1): the
+/// range of `Xc` is sampled with `k + p` Gaussian directions, sharpened by `q` power
+/// iterations with re-orthonormalisation, and the SVD of `Xc` projected on it gives the
+/// axes. Each pass reads the rows once, a block at a time; the passes are fixed in number.
+fn randomized_axes<V: Feature>(x: &Centred<'_, V>, k: usize) -> Result<Axes> {
+    let (n, dk) = (x.n, x.cols());
+    let l = (k + OVERSAMPLING).min(n).min(dk);
+    // A fixed seed: the same data gives the same basis.
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0f_9ca);
+    let mut omega = Mat::<f32>::from_fn(dk, l, |_, _| gaussian(&mut rng));
+    let mut centred = Vec::new();
+    let mut total_variance = 0.0f64;
+    // Y = Xc·Ω, n × l.
+    let times = |omega: &Mat<f32>, centred: &mut Vec<f32>, total: Option<&mut f64>| {
+        let mut y = Mat::<f32>::zeros(n, l);
+        let mut total_sq = 0.0f64;
+        for rows in blocks(n, dk) {
+            x.centre(rows.clone(), centred);
+            if total.is_some() {
+                total_sq += centred
+                    .iter()
+                    .map(|&v| f64::from(v) * f64::from(v))
+                    .sum::<f64>();
+            }
+            let xc = MatRef::from_row_major_slice(centred, rows.len(), dk);
+            y.as_mut()
+                .subrows_mut(rows.start, rows.len())
+                .copy_from(xc * omega);
+        }
+        if let Some(total) = total {
+            *total = total_sq / (n - 1) as f64;
+        }
+        y
+    };
+    // W = Xcᵀ·Q, dk × l.
+    let transposed_times = |q: &Mat<f32>, centred: &mut Vec<f32>| {
+        let mut w = Mat::<f32>::zeros(dk, l);
+        for (b, rows) in blocks(n, dk).enumerate() {
+            x.centre(rows.clone(), centred);
+            let xc = MatRef::from_row_major_slice(centred, rows.len(), dk);
+            faer::linalg::matmul::matmul(
+                w.as_mut(),
+                if b == 0 { Accum::Replace } else { Accum::Add },
+                xc.transpose(),
+                q.as_ref().subrows(rows.start, rows.len()),
+                1.0f32,
+                faer::get_global_parallelism(),
+            );
+        }
+        w
+    };
+    let mut y = times(&omega, &mut centred, Some(&mut total_variance));
+    for _ in 0..POWER_ITERATIONS {
+        let q = y.qr().compute_thin_Q();
+        omega = transposed_times(&q, &mut centred).qr().compute_thin_Q();
+        y = times(&omega, &mut centred, None);
+    }
+    let q = y.qr().compute_thin_Q();
+    // Bᵀ = Xcᵀ·Q: its left singular vectors are the principal axes, its singular values
+    // those of Xc on the sampled range.
+    let bt = transposed_times(&q, &mut centred);
+    let bt = Mat::<f64>::from_fn(dk, l, |i, j| f64::from(bt[(i, j)]));
+    let svd = bt.thin_svd().map_err(|e| Error::NotEnoughData {
+        reason: format!("the randomized PCA's SVD did not converge: {e:?}"),
+    })?;
+    let (u, s) = (svd.U(), svd.S());
+    // Singular values come in nonincreasing order.
+    let vectors = Mat::<f64>::from_fn(dk, k, |i, c| u[(i, c)]);
+    let variances = (0..k).map(|c| s[c] * s[c] / (n - 1) as f64).collect();
+    Ok(Axes {
+        vectors,
+        variances,
+        total_variance,
+    })
+}
+
+/// Scales every nonzero column of `m` to unit length.
+fn normalise_columns(m: &mut Mat<f64>) {
+    for c in 0..m.ncols() {
+        let norm = (0..m.nrows())
+            .map(|i| m[(i, c)] * m[(i, c)])
+            .sum::<f64>()
+            .sqrt();
+        if norm > 0.0 {
+            for i in 0..m.nrows() {
+                m[(i, c)] /= norm;
+            }
+        }
+    }
+}
+
+/// A standard normal sample (Box–Muller).
+fn gaussian(rng: &mut impl rand::Rng) -> f32 {
+    let u1: f64 = rng.random::<f64>().max(1e-300);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
 }
 
 /// Below this many features, or when more than a quarter of the spectrum is asked for, the
@@ -204,13 +558,17 @@ const PARTIAL_FROM_FEATURES: usize = 128;
 /// A partial (Krylov–Schur) eigensolver from faer finds them with matrix–vector products
 /// only, in `f32` like the covariance itself: on 784 × 784 image covariances it is several
 /// times cheaper than the full decomposition, and the matrix streamed through each product
-/// half the size of an `f64` one. The full decomposition, in `f64`, is the fallback if it
-/// does not converge.
+/// half the size of an `f64` one. It is given a bounded number of restarts; the full
+/// decomposition, in `f64`, is the fallback if it does not converge in them or returns
+/// anything not finite.
 fn top_eigen(cov: &Mat<f32>, k: usize) -> Result<(Mat<f64>, Vec<f64>)> {
     let d = cov.nrows();
     if d >= PARTIAL_FROM_FEATURES && 4 * k <= d {
         let par = faer::get_global_parallelism();
-        let params = PartialEigenParams::default();
+        let params = PartialEigenParams {
+            max_restarts: MAX_RESTARTS,
+            ..PartialEigenParams::default()
+        };
         let mut vectors = Mat::<f32>::zeros(d, k);
         let mut values = vec![0.0f32; k];
         // A fixed start vector keeps the result reproducible; its irregular entries avoid
@@ -234,7 +592,9 @@ fn top_eigen(cov: &Mat<f32>, k: usize) -> Result<(Mat<f64>, Vec<f64>)> {
             MemStack::new(&mut mem),
             params,
         );
-        if info.n_converged_eigen >= k {
+        let finite = values.iter().all(|v| v.is_finite())
+            && (0..k).all(|c| (0..d).all(|i| vectors[(i, c)].is_finite()));
+        if info.n_converged_eigen >= k && finite {
             let vectors = Mat::<f64>::from_fn(d, k, |i, c| f64::from(vectors[(i, c)]));
             return Ok((vectors, values.into_iter().map(f64::from).collect()));
         }
@@ -379,14 +739,13 @@ impl Pca {
             .map(|b| Matrix::zeros(x.rows(), b.n_components()))
             .collect();
         // Each block of rows gets its rows of every output, so blocks project in parallel.
-        let mut jobs: Vec<(Range<usize>, Vec<&mut [f32]>)> =
-            blocks(x.rows()).map(|rows| (rows, Vec::new())).collect();
+        let step = block_rows(x.cols());
+        let mut jobs: Vec<(Range<usize>, Vec<&mut [f32]>)> = blocks(x.rows(), x.cols())
+            .map(|rows| (rows, Vec::new()))
+            .collect();
         for o in &mut out {
             let k = o.cols().max(1);
-            for ((_, dsts), dst) in jobs
-                .iter_mut()
-                .zip(o.as_mut_slice().chunks_mut(BLOCK_ROWS * k))
-            {
+            for ((_, dsts), dst) in jobs.iter_mut().zip(o.as_mut_slice().chunks_mut(step * k)) {
                 dsts.push(dst);
             }
         }
@@ -609,9 +968,9 @@ mod tests {
     /// bytes gives exactly what the same images as `f32` give, over several row blocks.
     #[test]
     fn grey_levels_fit_and_project_as_their_features() {
-        use crate::image::GreyImages;
+        use crate::image::ImageLevels;
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        let (n, d) = (2 * BLOCK_ROWS + 37, 64);
+        let (n, d) = (2 * block_rows(64) + 37, 64);
         // A blank border (columns 0 and 63) and a smooth, noisy middle, as digits have.
         let levels: Vec<u8> = (0..n * d)
             .map(|i| match i % d {
@@ -619,7 +978,7 @@ mod tests {
                 j => ((j * 3) as f32 + 40.0 * gaussian(&mut rng)).clamp(0.0, 255.0) as u8,
             })
             .collect();
-        let grey = GreyImages::from_vec(n, d, levels).unwrap();
+        let grey = ImageLevels::from_vec(n, d, levels).unwrap();
         let features = grey.to_features();
         let (a, za) = PcaParams::new(6).fit_transform(&grey).unwrap();
         let (b, zb) = PcaParams::new(6).fit_transform(&features).unwrap();
@@ -703,28 +1062,146 @@ mod tests {
         }
     }
 
-    /// More components than varying columns: the extra axes are zero-variance directions,
-    /// and every axis is still a unit vector orthogonal to the others.
+    /// More components than the data's rank (two: `a` and `b`, in five varying columns):
+    /// only the two informative axes are kept, unit length and orthogonal, and the
+    /// projection has two columns.
     #[test]
-    fn more_components_than_varying_columns() {
+    fn more_components_than_the_rank_keeps_the_informative_ones() {
         let mut rng = ChaCha8Rng::seed_from_u64(10);
         let rows: Vec<[f32; 6]> = (0..50)
             .map(|_| {
                 let (a, b) = (gaussian(&mut rng), gaussian(&mut rng));
-                [a, 1.0, b, 1.0, a + b, 0.0]
+                [a, 1.0, b, 2.0 * a - b, a + b, 0.0]
             })
             .collect();
         let x = Matrix::from_rows(&rows).unwrap();
         let (pca, z) = PcaParams::new(5).fit_transform(&x).unwrap();
-        assert_eq!((z.rows(), z.cols()), (50, 5));
+        assert_eq!(pca.n_components(), 2);
+        assert_eq!((z.rows(), z.cols()), (50, 2));
         let c = pca.components();
-        for i in 0..5 {
-            for j in 0..5 {
+        for i in 0..2 {
+            for j in 0..2 {
                 let dot: f32 = c.row(i).iter().zip(c.row(j)).map(|(a, b)| a * b).sum();
                 assert_abs_diff_eq!(dot, f32::from(u8::from(i == j)), epsilon = 1e-4);
             }
         }
-        assert!(pca.explained_variance()[2..].iter().all(|&v| v < 1e-5));
+        assert_abs_diff_eq!(pca.explained_variance_ratio(), 1.0, epsilon = 1e-4);
+        assert!(z.as_slice().iter().all(|v| v.is_finite()));
+    }
+
+    /// Rows that do not vary at all (identical images) are refused at once, by every
+    /// solver, and rank-one rows give one axis, by every solver.
+    #[test]
+    fn identical_and_rank_one_rows() {
+        let same = Matrix::from_vec(300, 3000, vec![0.5; 300 * 3000]).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let pattern: Vec<f32> = (0..3000).map(|_| gaussian(&mut rng)).collect();
+        let rank_one: Vec<f32> = (0..300)
+            .flat_map(|i| {
+                let t = (i as f32 - 150.0) / 50.0;
+                pattern.iter().map(move |p| 1.0 + t * p)
+            })
+            .collect();
+        let rank_one = Matrix::from_vec(300, 3000, rank_one).unwrap();
+        for solver in [Solver::Covariance, Solver::Gram, Solver::Randomized] {
+            let params = PcaParams::new(10).solver(solver);
+            let err = params.fit(&same).unwrap_err();
+            assert!(
+                matches!(&err, Error::NotEnoughData { reason } if reason.contains("all the same")),
+                "{solver}: {err}"
+            );
+            let (pca, z) = params.fit_transform(&rank_one).unwrap();
+            assert_eq!(pca.n_components(), 1, "{solver}");
+            let norm = pattern.iter().map(|p| p * p).sum::<f32>().sqrt();
+            let dot: f32 = pca
+                .components()
+                .row(0)
+                .iter()
+                .zip(&pattern)
+                .map(|(a, p)| a * p / norm)
+                .sum();
+            assert_abs_diff_eq!(dot.abs(), 1.0, epsilon = 1e-3);
+            assert!(z.as_slice().iter().all(|v| v.is_finite()));
+        }
+    }
+
+    /// Images-like data with a decaying spectrum, `n` rows of `d` features.
+    fn decaying(n: usize, d: usize, seed: u64) -> Matrix {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rank = 40;
+        let basis: Vec<Vec<f32>> = (0..rank)
+            .map(|_| (0..d).map(|_| gaussian(&mut rng)).collect())
+            .collect();
+        let data: Vec<f32> = (0..n)
+            .flat_map(|_| {
+                let w: Vec<f32> = (0..rank)
+                    .map(|r| gaussian(&mut rng) * 4.0 / (1.0 + r as f32))
+                    .collect();
+                let noise: Vec<f32> = (0..d).map(|_| 0.05 * gaussian(&mut rng)).collect();
+                (0..d)
+                    .map(|j| {
+                        0.5 + noise[j] + (0..rank).map(|r| w[r] * basis[r][j]).sum::<f32>() / 30.0
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Matrix::from_vec(n, d, data).unwrap()
+    }
+
+    /// Asserts that `b` has the axes and variances of `a` (up to sign), within `tol` for
+    /// the variances' relative error and `1 − |cos|` of the axes.
+    fn assert_same_basis(a: &Pca, b: &Pca, k: usize, tol: f32, what: &str) {
+        assert_eq!(a.n_components(), b.n_components(), "{what}");
+        for c in 0..k {
+            let (va, vb) = (a.explained_variance()[c], b.explained_variance()[c]);
+            assert!(
+                (va - vb).abs() / va < tol,
+                "{what}: variance {c}: {va} vs {vb}"
+            );
+            let dot: f32 = a
+                .components()
+                .row(c)
+                .iter()
+                .zip(b.components().row(c))
+                .map(|(x, y)| x * y)
+                .sum();
+            assert!(1.0 - dot < tol, "{what}: axis {c}: cos = {dot}");
+        }
+    }
+
+    /// The Gram and randomized solvers find what the covariance solver finds, where all
+    /// apply: the same axes (with the same sign convention) and variances; and the
+    /// projections agree with projecting afterwards.
+    #[test]
+    fn every_solver_finds_the_covariance_solvers_axes() {
+        let x = decaying(300, 900, 12);
+        let k = 10;
+        let exact = PcaParams::new(k)
+            .solver(Solver::Covariance)
+            .fit(&x)
+            .unwrap();
+        for (solver, tol) in [(Solver::Gram, 1e-4), (Solver::Randomized, 2e-3)] {
+            let (pca, z) = PcaParams::new(k).solver(solver).fit_transform(&x).unwrap();
+            assert_same_basis(&exact, &pca, k, tol, solver.name());
+            let again = pca.transform(&x).unwrap();
+            for (a, b) in z.as_slice().iter().zip(again.as_slice()) {
+                assert_abs_diff_eq!(a, b, epsilon = 1e-3);
+            }
+        }
+    }
+
+    /// The shape picks the solver, and the plan for wide images never holds a `d × d`
+    /// matrix: at 256×256 RGB (196,608 features) a covariance would be 155 GB.
+    #[test]
+    fn the_plan_follows_the_shape() {
+        let p = PcaParams::new(10);
+        assert_eq!(p.plan(800, 784).solver, Solver::Covariance);
+        assert_eq!(p.plan(500, 65_536).solver, Solver::Gram);
+        assert_eq!(p.plan(50_000, 65_536).solver, Solver::Randomized);
+        let wide = p.plan(500, 256 * 256 * 3);
+        assert!(wide.bytes < 200 << 20, "{wide:?}");
+        let forced = p.solver(Solver::Covariance).plan(500, 65_536);
+        assert!(forced.bytes > 16 << 30, "{forced:?}");
     }
 
     fn gaussian(rng: &mut impl Rng) -> f32 {
