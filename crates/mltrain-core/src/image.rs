@@ -1,11 +1,17 @@
-//! Image bytes to grey feature rows.
+//! Image bytes to feature rows, grey or RGB.
 //!
-//! [`FeatureDecoder`] turns PNG or JPEG bytes into one row of `f32` features (grey levels
-//! scaled to `0..=1`), reusing its buffers from image to image. An 8-bit greyscale PNG (the
-//! common case) takes a fast path with mltrain's own zlib decoder, which keeps its tables
-//! from image to image (see `inflate.rs`); every other PNG, and any the fast path declines,
-//! goes through the `png` crate; JPEG and resizing go through `image`. Colour is converted
-//! to grey with the ITU-R 601 luma weights (as PIL's `L` mode and OpenCV).
+//! [`FeatureDecoder`] turns PNG or JPEG bytes into one row of features, reusing its buffers
+//! from image to image: with [`Channels::Grey`] one level per pixel, with [`Channels::Rgb`]
+//! three (red, green, blue) per pixel, in row-major height, width, channel order. Levels are
+//! kept as bytes ([`ImageLevels`]) or scaled to `0..=1` as `f32`.
+//!
+//! An 8-bit greyscale PNG (the common case) takes a fast path with mltrain's own zlib
+//! decoder, which keeps its tables from image to image (see `inflate.rs`); every other PNG,
+//! and any the fast path declines, goes through the `png` crate; JPEG and resizing go
+//! through `image`. Colour becomes grey with the ITU-R 601 luma weights (as PIL's `L` mode
+//! and OpenCV); grey becomes RGB by repeating its level. Transparency is composited over a
+//! white background in both modes, so a picture drawn only in the alpha channel (an icon)
+//! is seen as a dark shape on white rather than lost.
 
 use std::io::Cursor;
 
@@ -93,6 +99,56 @@ fn paeth(a: u8, b: u8, c: u8) -> u8 {
     t1 as u8
 }
 
+/// How many levels a pixel contributes to a feature row.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    /// One grey level (ITU-R 601 luma of colour images).
+    #[default]
+    Grey,
+    /// Red, green and blue levels (grey images repeat their level).
+    Rgb,
+}
+
+impl Channels {
+    /// Levels per pixel: 1 or 3.
+    pub fn count(self) -> usize {
+        match self {
+            Channels::Grey => 1,
+            Channels::Rgb => 3,
+        }
+    }
+
+    /// The name users give it: `grey` or `rgb`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channels::Grey => "grey",
+            Channels::Rgb => "rgb",
+        }
+    }
+}
+
+impl std::fmt::Display for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How far apart (in levels of 255) a pixel's red, green and blue must be for an image to
+/// count as coloured: JPEG's chroma noise on grey photographs stays below it.
+pub const COLOUR_TOLERANCE: u8 = 8;
+
+/// What [`FeatureDecoder::probe`] learns of an image: its size, and whether it has colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub size: ImageSize,
+    /// Some pixel's channels differ by more than [`COLOUR_TOLERANCE`]. Always false for a
+    /// PNG whose header says grey, which is not decoded.
+    pub colour: bool,
+}
+
 /// The size of an image, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ImageSize {
@@ -105,9 +161,14 @@ impl ImageSize {
         Self { width, height }
     }
 
-    /// Number of pixels, which is also the number of features of a decoded image.
+    /// Number of pixels, which is also the number of features of a decoded grey image.
     pub fn pixels(&self) -> usize {
         self.width as usize * self.height as usize
+    }
+
+    /// Number of features of a decoded image with `channels`.
+    pub fn features(&self, channels: Channels) -> usize {
+        self.pixels() * channels.count()
     }
 }
 
@@ -145,8 +206,10 @@ impl std::str::FromStr for ImageSize {
 pub struct FeatureDecoder {
     max_pixels: u64,
     resize: bool,
+    channels: Channels,
     raw: Vec<u8>,
     grey: Vec<u8>,
+    rgb: Vec<u8>,
     /// The greyscale PNG fast path's zlib decoder, its tables kept from image to image,
     /// and its buffers: the image data of PNGs split over several IDAT chunks, and a row
     /// of zeros (the row above the first).
@@ -166,8 +229,10 @@ impl FeatureDecoder {
         Self {
             max_pixels: DEFAULT_MAX_PIXELS,
             resize: false,
+            channels: Channels::Grey,
             raw: Vec::new(),
             grey: Vec::new(),
+            rgb: Vec::new(),
             inflater: Inflater::new(),
             idat: Vec::new(),
             zeros: Vec::new(),
@@ -184,6 +249,42 @@ impl FeatureDecoder {
     pub fn resize(mut self, resize: bool) -> Self {
         self.resize = resize;
         self
+    }
+
+    /// Decode to these channels (default: grey).
+    pub fn channels(mut self, channels: Channels) -> Self {
+        self.channels = channels;
+        self
+    }
+
+    /// The channels this decoder decodes to.
+    pub fn channel_mode(&self) -> Channels {
+        self.channels
+    }
+
+    /// Reads an image's size and whether it has colour: from the header alone for a PNG
+    /// whose colour type is grey, by decoding it otherwise.
+    pub fn probe(&mut self, bytes: &[u8]) -> Result<Probe> {
+        if bytes.starts_with(PNG_SIGNATURE) {
+            let decoder = png::Decoder::new(Cursor::new(bytes));
+            let reader = decoder.read_info().map_err(|e| decode_error(&e))?;
+            let info = reader.info();
+            if matches!(
+                info.color_type,
+                png::ColorType::Grayscale | png::ColorType::GrayscaleAlpha
+            ) {
+                self.check_pixels(info.width, info.height)?;
+                return Ok(Probe {
+                    size: ImageSize::new(info.width, info.height),
+                    colour: false,
+                });
+            }
+        }
+        let size = self.decode_rgb(bytes)?;
+        let colour = self.rgb.chunks_exact(3).any(|p| {
+            p[0].abs_diff(p[1]) > COLOUR_TOLERANCE || p[1].abs_diff(p[2]) > COLOUR_TOLERANCE
+        });
+        Ok(Probe { size, colour })
     }
 
     /// Reads only the size of an image (PNG header, or the full decode for other formats).
@@ -211,23 +312,38 @@ impl FeatureDecoder {
         &self.grey
     }
 
-    /// Decodes `bytes` into `out` (length `expected.pixels()`), as grey levels in `0..=1`.
-    /// An image of another size is resized if the decoder was built with `resize(true)`,
-    /// and refused with [`Error::ImageSize`] otherwise.
+    /// Decodes `bytes` to RGB levels (three per pixel), kept in the decoder; returns the
+    /// image's size.
+    pub fn decode_rgb(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        if bytes.starts_with(PNG_SIGNATURE) {
+            self.decode_png_with(bytes, Channels::Rgb)
+        } else {
+            self.decode_other_with(bytes, Channels::Rgb)
+        }
+    }
+
+    /// The RGB levels of the last image decoded by [`decode_rgb`](Self::decode_rgb).
+    pub fn rgb(&self) -> &[u8] {
+        &self.rgb
+    }
+
+    /// Decodes `bytes` into `out` (length `expected.features(channels)`), as levels in
+    /// `0..=1`. An image of another size is resized if the decoder was built with
+    /// `resize(true)`, and refused with [`Error::ImageSize`] otherwise.
     pub fn decode_features(
         &mut self,
         bytes: &[u8],
         expected: ImageSize,
         out: &mut [f32],
     ) -> Result<()> {
-        self.decode_sized(bytes, expected, out.len())?;
-        for (o, &p) in out.iter_mut().zip(&self.grey) {
+        let levels = self.decode_sized(bytes, expected, out.len())?;
+        for (o, &p) in out.iter_mut().zip(levels) {
             *o = p.value();
         }
         Ok(())
     }
 
-    /// [`decode_features`](Self::decode_features), keeping the grey levels as bytes (`0` to
+    /// [`decode_features`](Self::decode_features), keeping the levels as bytes (`0` to
     /// `255`) in `out`.
     pub fn decode_levels(
         &mut self,
@@ -235,21 +351,28 @@ impl FeatureDecoder {
         expected: ImageSize,
         out: &mut [u8],
     ) -> Result<()> {
-        self.decode_sized(bytes, expected, out.len())?;
-        out.copy_from_slice(&self.grey);
+        let levels = self.decode_sized(bytes, expected, out.len())?;
+        out.copy_from_slice(levels);
         Ok(())
     }
 
-    /// Decodes `bytes` to exactly `expected.pixels()` grey levels in `self.grey`, resizing
-    /// or refusing another size; `out_len` is the caller's row length, checked first.
-    fn decode_sized(&mut self, bytes: &[u8], expected: ImageSize, out_len: usize) -> Result<()> {
-        if out_len != expected.pixels() {
+    /// Decodes `bytes` to exactly `expected.features(channels)` levels, resizing or refusing
+    /// another size; `out_len` is the caller's row length, checked first.
+    fn decode_sized(&mut self, bytes: &[u8], expected: ImageSize, out_len: usize) -> Result<&[u8]> {
+        let channels = self.channels;
+        if out_len != expected.features(channels) {
             return Err(Error::Shape {
-                expected: format!("{} features for {expected} images", expected.pixels()),
+                expected: format!(
+                    "{} features for {expected} {channels} images",
+                    expected.features(channels)
+                ),
                 found: format!("{out_len} features"),
             });
         }
-        let size = self.decode_grey(bytes)?;
+        let size = match channels {
+            Channels::Grey => self.decode_grey(bytes)?,
+            Channels::Rgb => self.decode_rgb(bytes)?,
+        };
         if size != expected {
             if !self.resize {
                 return Err(Error::ImageSize {
@@ -259,20 +382,36 @@ impl FeatureDecoder {
                     expected_height: expected.height,
                 });
             }
-            let img =
-                image::GrayImage::from_raw(size.width, size.height, std::mem::take(&mut self.grey))
-                    .ok_or_else(|| Error::ImageDecode {
-                        reason: "pixel buffer does not match the image size".into(),
-                    })?;
-            let resized = image::imageops::resize(
-                &img,
-                expected.width,
-                expected.height,
-                image::imageops::FilterType::Triangle,
-            );
-            self.grey = resized.into_raw();
+            let mismatch = || Error::ImageDecode {
+                reason: "pixel buffer does not match the image size".into(),
+            };
+            let (w, h) = (expected.width, expected.height);
+            let filter = image::imageops::FilterType::Triangle;
+            match channels {
+                Channels::Grey => {
+                    let img = image::GrayImage::from_raw(
+                        size.width,
+                        size.height,
+                        std::mem::take(&mut self.grey),
+                    )
+                    .ok_or_else(mismatch)?;
+                    self.grey = image::imageops::resize(&img, w, h, filter).into_raw();
+                }
+                Channels::Rgb => {
+                    let img = image::RgbImage::from_raw(
+                        size.width,
+                        size.height,
+                        std::mem::take(&mut self.rgb),
+                    )
+                    .ok_or_else(mismatch)?;
+                    self.rgb = image::imageops::resize(&img, w, h, filter).into_raw();
+                }
+            }
         }
-        Ok(())
+        Ok(match channels {
+            Channels::Grey => &self.grey,
+            Channels::Rgb => &self.rgb,
+        })
     }
 
     fn check_pixels(&self, width: u32, height: u32) -> Result<()> {
@@ -290,6 +429,11 @@ impl FeatureDecoder {
         if let Some(size) = self.decode_grey8_png(bytes)? {
             return Ok(size);
         }
+        self.decode_png_with(bytes, Channels::Grey)
+    }
+
+    /// Decodes any PNG with the `png` crate into `self.grey` or `self.rgb`.
+    fn decode_png_with(&mut self, bytes: &[u8], channels: Channels) -> Result<ImageSize> {
         let mut decoder = png::Decoder::new(Cursor::new(bytes));
         decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
         let mut reader = decoder.read_info().map_err(|e| decode_error(&e))?;
@@ -319,24 +463,55 @@ impl FeatureDecoder {
             .map_err(|e| decode_error(&e))?;
         let data = &self.raw[..frame.buffer_size()];
         let pixels = width as usize * height as usize;
-        self.grey.clear();
-        match frame.color_type {
-            png::ColorType::Grayscale => self.grey.extend_from_slice(&data[..pixels]),
-            png::ColorType::GrayscaleAlpha => self.grey.extend(data.chunks_exact(2).map(|p| p[0])),
-            png::ColorType::Rgb => self
-                .grey
-                .extend(data.chunks_exact(3).map(|p| luma(p[0], p[1], p[2]))),
-            png::ColorType::Rgba => self
-                .grey
-                .extend(data.chunks_exact(4).map(|p| luma(p[0], p[1], p[2]))),
+        let out = match channels {
+            Channels::Grey => &mut self.grey,
+            Channels::Rgb => &mut self.rgb,
+        };
+        out.clear();
+        match (frame.color_type, channels) {
+            (png::ColorType::Grayscale, Channels::Grey) => out.extend_from_slice(&data[..pixels]),
+            (png::ColorType::Grayscale, Channels::Rgb) => {
+                out.extend(data[..pixels].iter().flat_map(|&g| [g, g, g]));
+            }
+            (png::ColorType::GrayscaleAlpha, Channels::Grey) => {
+                out.extend(data.chunks_exact(2).map(|p| over_white(p[0], p[1])));
+            }
+            (png::ColorType::GrayscaleAlpha, Channels::Rgb) => {
+                out.extend(data.chunks_exact(2).flat_map(|p| {
+                    let g = over_white(p[0], p[1]);
+                    [g, g, g]
+                }));
+            }
+            (png::ColorType::Rgb, Channels::Grey) => {
+                out.extend(data.chunks_exact(3).map(|p| luma(p[0], p[1], p[2])));
+            }
+            (png::ColorType::Rgb, Channels::Rgb) => out.extend_from_slice(&data[..3 * pixels]),
+            (png::ColorType::Rgba, Channels::Grey) => out.extend(data.chunks_exact(4).map(|p| {
+                let a = p[3];
+                luma(
+                    over_white(p[0], a),
+                    over_white(p[1], a),
+                    over_white(p[2], a),
+                )
+            })),
+            (png::ColorType::Rgba, Channels::Rgb) => {
+                out.extend(data.chunks_exact(4).flat_map(|p| {
+                    let a = p[3];
+                    [
+                        over_white(p[0], a),
+                        over_white(p[1], a),
+                        over_white(p[2], a),
+                    ]
+                }));
+            }
             // EXPAND turns palettes into RGB(A); this arm is only reached on a decoder bug.
-            png::ColorType::Indexed => {
+            (png::ColorType::Indexed, _) => {
                 return Err(Error::ImageDecode {
                     reason: "indexed PNG was not expanded".into(),
                 });
             }
         }
-        if self.grey.len() != pixels {
+        if out.len() != pixels * channels.count() {
             return Err(Error::ImageDecode {
                 reason: "PNG pixel data is shorter than its header says".into(),
             });
@@ -417,6 +592,11 @@ impl FeatureDecoder {
     }
 
     fn decode_other(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        self.decode_other_with(bytes, Channels::Grey)
+    }
+
+    /// Decodes a JPEG with the `image` crate into `self.grey` or `self.rgb`.
+    fn decode_other_with(&mut self, bytes: &[u8], channels: Channels) -> Result<ImageSize> {
         let format = image::guess_format(bytes).map_err(|_| Error::ImageDecode {
             reason: "unknown image format (PNG and JPEG are accepted)".into(),
         })?;
@@ -437,7 +617,18 @@ impl FeatureDecoder {
             image::load_from_memory_with_format(bytes, format).map_err(|e| Error::ImageDecode {
                 reason: e.to_string(),
             })?;
-        self.grey = img.into_luma8().into_raw();
+        match (channels, img) {
+            (Channels::Grey, image::DynamicImage::ImageLuma8(grey)) => self.grey = grey.into_raw(),
+            // The same ITU-R 601 weights as every other colour image (the `image` crate's own
+            // grey conversion uses Rec. 709's).
+            (Channels::Grey, img) => {
+                let rgb = img.into_rgb8();
+                self.grey.clear();
+                self.grey
+                    .extend(rgb.as_raw().chunks_exact(3).map(|p| luma(p[0], p[1], p[2])));
+            }
+            (Channels::Rgb, img) => self.rgb = img.into_rgb8().into_raw(),
+        }
         Ok(ImageSize::new(width, height))
     }
 }
@@ -469,7 +660,7 @@ pub enum BatchError<E> {
 }
 
 /// Fetches image `i` with `fetch(i)` and decodes it into row `i` of an `n ×
-/// expected.pixels()` matrix, for every `i < n`, each task fetching then decoding its own
+/// expected.features(channels)` matrix, for every `i < n`, each task fetching then decoding its own
 /// images (in parallel with the `rayon` feature): reading files overlaps decoding them
 /// instead of preceding it. On failure, returns the lowest failing index with its error.
 pub fn fetch_and_decode_batch<B, E, F>(
@@ -484,25 +675,26 @@ where
     F: Fn(usize) -> std::result::Result<B, E> + Sync,
 {
     let data = decode_rows(n, expected, decoder, fetch, FeatureDecoder::decode_features)?;
-    Ok(crate::Matrix::from_vec(n, expected.pixels(), data).expect("n rows of the image size"))
+    let d = expected.features(decoder.channels);
+    Ok(crate::Matrix::from_vec(n, d, data).expect("n rows of the image size"))
 }
 
-/// [`fetch_and_decode_batch`] into [`GreyImages`]: a byte per pixel instead of an `f32`.
+/// [`fetch_and_decode_batch`] into [`ImageLevels`]: a byte per level instead of an `f32`.
 pub fn fetch_and_decode_levels<B, E, F>(
     n: usize,
     expected: ImageSize,
     decoder: &FeatureDecoder,
     fetch: F,
-) -> std::result::Result<GreyImages, (usize, BatchError<E>)>
+) -> std::result::Result<ImageLevels, (usize, BatchError<E>)>
 where
     B: AsRef<[u8]>,
     E: Send,
     F: Fn(usize) -> std::result::Result<B, E> + Sync,
 {
     let data = decode_rows(n, expected, decoder, fetch, FeatureDecoder::decode_levels)?;
-    Ok(GreyImages {
+    Ok(ImageLevels {
         rows: n,
-        cols: expected.pixels(),
+        cols: expected.features(decoder.channels),
         data,
     })
 }
@@ -521,7 +713,7 @@ where
     E: Send,
     F: Fn(usize) -> std::result::Result<B, E> + Sync,
 {
-    let d = expected.pixels();
+    let d = expected.features(decoder.channels);
     let mut out = vec![T::default(); n * d];
     if d == 0 {
         return Ok(out);
@@ -555,19 +747,19 @@ where
     Ok(out)
 }
 
-/// Decoded images as rows of grey levels, a byte per pixel: a quarter of the memory of the
-/// same rows as `f32` features. What reads them through [`FeatureRows`] converts each level
+/// Decoded images as rows of levels, a byte per pixel and channel: a quarter of the memory
+/// of the same rows as `f32` features. What reads them through [`FeatureRows`] converts each level
 /// as it reads it ([`Feature::value`]), to the value
 /// [`FeatureDecoder::decode_features`] gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GreyImages {
+pub struct ImageLevels {
     rows: usize,
     cols: usize,
     data: Vec<u8>,
 }
 
-impl GreyImages {
-    /// Images of `cols` pixels from their levels, row after row; `None` if `data` is not
+impl ImageLevels {
+    /// Images of `cols` levels from their levels, row after row; `None` if `data` is not
     /// `rows × cols` long.
     pub fn from_vec(rows: usize, cols: usize, data: Vec<u8>) -> Option<Self> {
         (rows.checked_mul(cols) == Some(data.len())).then_some(Self { rows, cols, data })
@@ -585,7 +777,7 @@ impl GreyImages {
     }
 }
 
-impl FeatureRows for GreyImages {
+impl FeatureRows for ImageLevels {
     type Value = u8;
 
     fn rows(&self) -> usize {
@@ -599,6 +791,12 @@ impl FeatureRows for GreyImages {
     fn values(&self) -> &[u8] {
         &self.data
     }
+}
+
+/// A level with opacity `alpha`, composited over white.
+fn over_white(level: u8, alpha: u8) -> u8 {
+    let (v, a) = (u32::from(level), u32::from(alpha));
+    ((v * a + 255 * (255 - a) + 127) / 255) as u8
 }
 
 fn luma(r: u8, g: u8, b: u8) -> u8 {
@@ -1057,6 +1255,113 @@ mod tests {
             fetch_and_decode_levels(100, size, &FeatureDecoder::new(), fetch).unwrap_err();
         assert_eq!(i, 42);
         assert!(matches!(err, BatchError::Decode(Error::ImageDecode { .. })));
+    }
+
+    #[test]
+    fn colour_pngs_decode_to_rgb_and_grey_repeats() {
+        let rgb = png_bytes(2, 1, png::ColorType::Rgb, &[255, 0, 0, 10, 20, 30]);
+        let mut d = FeatureDecoder::new();
+        assert_eq!(d.decode_rgb(&rgb).unwrap(), ImageSize::new(2, 1));
+        assert_eq!(d.rgb(), &[255, 0, 0, 10, 20, 30]);
+        let grey = png_bytes(2, 1, png::ColorType::Grayscale, &[7, 200]);
+        d.decode_rgb(&grey).unwrap();
+        assert_eq!(d.rgb(), &[7, 7, 7, 200, 200, 200]);
+        let mut out = [0u8; 6];
+        let mut rgb_decoder = FeatureDecoder::new().channels(Channels::Rgb);
+        rgb_decoder
+            .decode_levels(&rgb, ImageSize::new(2, 1), &mut out)
+            .unwrap();
+        assert_eq!(out, [255, 0, 0, 10, 20, 30]);
+        // A grey-sized row is refused by an RGB decoder, naming the channels.
+        let err = rgb_decoder
+            .decode_levels(&rgb, ImageSize::new(2, 1), &mut [0u8; 2])
+            .unwrap_err();
+        assert!(err.to_string().contains("rgb"), "{err}");
+    }
+
+    /// Transparency is composited over white in both modes: an icon drawn only in the
+    /// alpha channel (black, opaque where the shape is) is a dark shape on white.
+    #[test]
+    fn alpha_is_composited_over_white() {
+        let rgba = png_bytes(
+            3,
+            1,
+            png::ColorType::Rgba,
+            &[0, 0, 0, 255, 0, 0, 0, 0, 200, 0, 0, 128],
+        );
+        let mut d = FeatureDecoder::new();
+        d.decode_rgb(&rgba).unwrap();
+        assert_eq!(d.rgb(), &[0, 0, 0, 255, 255, 255, 227, 127, 127]);
+        d.decode_grey(&rgba).unwrap();
+        assert_eq!(d.grey(), &[0, 255, luma(227, 127, 127)]);
+        let grey_alpha = png_bytes(2, 1, png::ColorType::GrayscaleAlpha, &[0, 255, 0, 0]);
+        d.decode_grey(&grey_alpha).unwrap();
+        assert_eq!(d.grey(), &[0, 255]);
+    }
+
+    #[test]
+    fn probe_tells_colour_from_grey() {
+        let mut d = FeatureDecoder::new();
+        let grey = png_bytes(2, 1, png::ColorType::Grayscale, &[7, 200]);
+        let probe = d.probe(&grey).unwrap();
+        assert_eq!((probe.size, probe.colour), (ImageSize::new(2, 1), false));
+        // An RGB PNG of grey pixels has no colour; one red pixel gives it colour.
+        let greyish = png_bytes(2, 1, png::ColorType::Rgb, &[9, 9, 9, 50, 52, 49]);
+        assert!(!d.probe(&greyish).unwrap().colour);
+        let red = png_bytes(2, 1, png::ColorType::Rgb, &[9, 9, 9, 200, 20, 20]);
+        assert!(d.probe(&red).unwrap().colour);
+        let jpeg = |img: image::DynamicImage| {
+            let mut bytes = Vec::new();
+            img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+                .unwrap();
+            bytes
+        };
+        let green = image::RgbImage::from_fn(16, 16, |x, _| {
+            image::Rgb(if x < 8 {
+                [30, 200, 30]
+            } else {
+                [128, 128, 128]
+            })
+        });
+        let probe = d.probe(&jpeg(green.into())).unwrap();
+        assert_eq!((probe.size, probe.colour), (ImageSize::new(16, 16), true));
+        let grey_photo = image::RgbImage::from_fn(16, 16, |x, y| {
+            let v = (x * 13 + y * 7) as u8;
+            image::Rgb([v, v, v])
+        });
+        assert!(!d.probe(&jpeg(grey_photo.into())).unwrap().colour);
+        assert!(d.probe(b"not an image").is_err());
+    }
+
+    #[test]
+    fn rgb_images_resize_as_rgb() {
+        let bytes = png_bytes(4, 4, png::ColorType::Rgb, &[200, 10, 30].repeat(16));
+        let mut out = [0.0f32; 2 * 2 * 3];
+        FeatureDecoder::new()
+            .channels(Channels::Rgb)
+            .resize(true)
+            .decode_features(&bytes, ImageSize::new(2, 2), &mut out)
+            .unwrap();
+        for p in out.chunks_exact(3) {
+            approx::assert_abs_diff_eq!(p[0], 200.0 / 255.0, epsilon = 1e-6);
+            approx::assert_abs_diff_eq!(p[1], 10.0 / 255.0, epsilon = 1e-6);
+            approx::assert_abs_diff_eq!(p[2], 30.0 / 255.0, epsilon = 1e-6);
+        }
+    }
+
+    /// A colour JPEG becomes grey with the same ITU-R 601 weights as a colour PNG.
+    #[test]
+    fn colour_jpeg_becomes_601_luma() {
+        let img = image::RgbImage::from_pixel(8, 8, image::Rgb([40, 200, 90]));
+        let mut bytes = Vec::new();
+        image::DynamicImage::from(img)
+            .write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::Jpeg)
+            .unwrap();
+        let mut d = FeatureDecoder::new();
+        d.decode_rgb(&bytes).unwrap();
+        let p = d.rgb()[..3].to_vec();
+        d.decode_grey(&bytes).unwrap();
+        assert_eq!(d.grey()[0], luma(p[0], p[1], p[2]));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Pure compute for mltrain: bytes and matrices in, models and matrices out.
 //!
 //! - [`image`] decodes PNG/JPEG bytes into grey rows: `f32` features of a [`Matrix`], or
-//!   a byte per pixel ([`image::GreyImages`]), which PCA and prediction also take.
+//!   a byte per pixel ([`image::ImageLevels`]), which PCA and prediction also take.
 //! - [`pca`] fits a principal component basis ([`pca::Pca`]) with `faer` and projects rows.
 //! - [`forest`] trains a multiclass random forest ([`forest::Forest`]) with class probabilities.
 //! - [`ensemble`] combines (basis, forest) pairs into one soft-voting [`ensemble::Ensemble`].

@@ -41,7 +41,7 @@ impl Feature for u8 {
 }
 
 /// Rows of features, held as `f32` ([`Matrix`]) or in a compact form converted where they
-/// are read ([`GreyImages`](crate::image::GreyImages)): what PCA and prediction take.
+/// are read ([`ImageLevels`](crate::image::ImageLevels)): what PCA and prediction take.
 pub trait FeatureRows: Sync {
     type Value: Feature;
     fn rows(&self) -> usize;
