@@ -233,6 +233,7 @@ async fn validation_input(
             .iter()
             .map(|p| p.output.explained_variance_ratio)
             .collect(),
+        components: pcas.iter().map(|p| p.output.components).collect(),
     }))
 }
 

@@ -243,6 +243,7 @@ pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
     done.partition = Some(PartitionOutput {
         classes: test.classes.clone(),
         image_size: test.image_size,
+        channels: test.channels,
         partitions: (0..params.num_pca).map(|i| layout.partition(i)).collect(),
         test_list: layout.test_list(),
         train_images: images.iter().sum(),
@@ -268,6 +269,7 @@ pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
                 shares,
                 images: partition_images,
                 explained_variance_ratio: basis.explained_variance_ratio(),
+                components: basis.n_components(),
             };
             done.pca.insert(i, out);
         }
@@ -441,6 +443,7 @@ async fn execute<F: Functions>(
         stages: times.clone(),
         elapsed_seconds: started.elapsed().as_secs_f64(),
         explained_variance_ratio: pcas.iter().map(|p| p.explained_variance_ratio).collect(),
+        components: pcas.iter().map(|p| p.components).collect(),
     };
     let mut report = with_retries("validation", options, progress, || {
         functions.validation(input.clone())

@@ -84,9 +84,31 @@ pub enum Error {
         retryable: bool,
     },
 
-    /// A background task died (a panic or a cancelled runtime).
+    /// A background task died (a cancelled runtime).
     #[error("{stage}: worker task failed: {reason}")]
     Task { stage: &'static str, reason: String },
+
+    /// A stage's code panicked: a bug in mltrain, never retried.
+    #[error(
+        "{stage} panicked: {message} (this is a bug in mltrain, not a fault of the data or the store; please report it)"
+    )]
+    Panic {
+        stage: &'static str,
+        message: String,
+    },
+
+    /// A stage would need more memory than the budget allows; nothing was allocated.
+    #[error(
+        "{function} would need about {} of memory, over the budget of {}: {advice}",
+        crate::memory::human(*needed),
+        crate::memory::human(*budget)
+    )]
+    OverBudget {
+        function: String,
+        needed: u64,
+        budget: u64,
+        advice: String,
+    },
 }
 
 impl Error {
@@ -101,6 +123,7 @@ impl Error {
             | Error::TooFewImages { .. }
             | Error::TooManyImages { .. }
             | Error::UnknownTestClass { .. }
+            | Error::OverBudget { .. }
             | Error::Image { .. } => true,
             Error::Compute { source, .. } => matches!(
                 source,
@@ -113,7 +136,7 @@ impl Error {
             ),
             Error::Stage { source, .. } => source.is_bad_input(),
             Error::Remote { bad_input, .. } => *bad_input,
-            Error::Corrupt { .. } | Error::Task { .. } => false,
+            Error::Corrupt { .. } | Error::Task { .. } | Error::Panic { .. } => false,
         }
     }
 

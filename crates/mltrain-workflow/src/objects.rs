@@ -5,7 +5,7 @@ use bytes::Bytes;
 use mltrain_core::Matrix;
 use mltrain_core::ensemble::Ensemble;
 use mltrain_core::format::{self, Kind};
-use mltrain_core::image::ImageSize;
+use mltrain_core::image::{Channels, ImageSize};
 use mltrain_store::Store;
 use serde::Deserialize;
 use serde::{Serialize, de::DeserializeOwned};
@@ -25,6 +25,8 @@ pub struct Item {
 pub struct KeyList {
     pub classes: Vec<String>,
     pub image_size: ImageSize,
+    /// The channels every image of the run is decoded to.
+    pub channels: Channels,
     pub items: Vec<Item>,
 }
 
@@ -42,6 +44,8 @@ pub struct Model {
     pub run_id: String,
     pub classes: Vec<String>,
     pub image_size: ImageSize,
+    /// The channels images are decoded to before the ensemble sees them.
+    pub channels: Channels,
     /// Whether images of another size are resized (the run used `--resize`).
     pub resize: bool,
     pub params: Params,
@@ -56,6 +60,7 @@ struct ModelData {
     run_id: String,
     classes: Vec<String>,
     image_size: ImageSize,
+    channels: Channels,
     resize: bool,
     params: Params,
     accuracy: f64,
@@ -75,10 +80,11 @@ impl TryFrom<ModelData> for Model {
                 m.ensemble.n_classes()
             ));
         }
-        if m.image_size.pixels() != m.ensemble.n_features() {
+        if m.image_size.features(m.channels) != m.ensemble.n_features() {
             return Err(format!(
-                "{} images for bases over {} pixels",
+                "{} {} images for bases over {} features",
                 m.image_size,
+                m.channels,
                 m.ensemble.n_features()
             ));
         }
@@ -86,6 +92,7 @@ impl TryFrom<ModelData> for Model {
             run_id,
             classes,
             image_size,
+            channels,
             resize,
             params,
             accuracy,
@@ -95,6 +102,7 @@ impl TryFrom<ModelData> for Model {
             run_id,
             classes,
             image_size,
+            channels,
             resize,
             params,
             accuracy,

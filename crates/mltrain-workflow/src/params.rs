@@ -1,6 +1,6 @@
 //! The parameters of a run, as the user gives them.
 
-use mltrain_core::image::ImageSize;
+use mltrain_core::image::{Channels, ImageSize};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -22,6 +22,31 @@ pub enum TestSplit {
     Holdout(f64),
 }
 
+/// Which channels the images are read with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelMode {
+    /// RGB when the training images have colour, grey otherwise (decided by the partition
+    /// stage from a sample of the training images).
+    #[default]
+    Auto,
+    /// Grey: colour images are converted with the ITU-R 601 luma weights.
+    Grey,
+    /// Red, green and blue: grey images repeat their level in all three.
+    Rgb,
+}
+
+impl ChannelMode {
+    /// The channels this mode fixes, or `None` for [`ChannelMode::Auto`].
+    pub fn fixed(self) -> Option<Channels> {
+        match self {
+            ChannelMode::Auto => None,
+            ChannelMode::Grey => Some(Channels::Grey),
+            ChannelMode::Rgb => Some(Channels::Rgb),
+        }
+    }
+}
+
 /// Everything that determines a run's model: same data, same params, same model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -41,6 +66,9 @@ pub struct Params {
     pub seed: u64,
     /// Resize every image to this size; without it all images must have one size.
     pub resize: Option<ImageSize>,
+    /// Grey or RGB features; runs recorded before colour support read as `auto`.
+    #[serde(default)]
+    pub channels: ChannelMode,
 }
 
 impl Default for Params {
@@ -56,6 +84,7 @@ impl Default for Params {
             min_samples_split: 5,
             seed: 0,
             resize: None,
+            channels: ChannelMode::Auto,
         }
     }
 }

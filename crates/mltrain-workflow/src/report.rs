@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use mltrain_core::image::{Channels, ImageSize};
+
 use crate::params::Params;
 
 /// Wall time of each stage, in seconds (fan-out stages: from first start to last finish).
@@ -41,7 +43,25 @@ pub struct Report {
     pub total_seconds: f64,
     /// Variance explained by the kept components, per PCA function.
     pub explained_variance_ratio: Vec<f32>,
+    /// Components kept, per PCA function: fewer than asked when the data has fewer
+    /// informative directions (then `warnings` says so).
+    #[serde(default)]
+    pub components: Vec<usize>,
+    /// The channels the images were read with (`auto` resolved).
+    #[serde(default)]
+    pub channels: Channels,
+    /// The size every image was read at.
+    #[serde(default = "unknown_size")]
+    pub image_size: ImageSize,
+    /// What a user should know about this run's result.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub forests: usize,
     pub model_key: String,
     pub report_key: String,
+}
+
+/// Reports written before the size was recorded read it as 0x0.
+fn unknown_size() -> ImageSize {
+    ImageSize::new(0, 0)
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use mltrain_core::image::{FeatureDecoder, ImageSize};
+use mltrain_core::image::{Channels, FeatureDecoder, ImageSize};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::Ctx;
+use super::{Ctx, blocking};
 use crate::error::{Error, Result};
 use crate::layout::{RunLayout, valid_run_id};
 use crate::objects::{self, Item, KeyList};
@@ -17,6 +17,10 @@ use crate::params::{Params, TestSplit};
 
 /// RNG stream of the partition stage (forests use streams 0..num_rf).
 const PARTITION_STREAM: u64 = u64::MAX;
+
+/// Training images decoded to decide `--channels auto`, taken from every partition in turn
+/// after the shuffle, so from every class in proportion: one round trip of reads.
+const CHANNEL_SAMPLE: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionInput {
@@ -29,6 +33,8 @@ pub struct PartitionOutput {
     /// Class names, sorted; labels index this list.
     pub classes: Vec<String>,
     pub image_size: ImageSize,
+    /// The channels every image is decoded to: `--channels`, or what `auto` decided.
+    pub channels: Channels,
     /// Key-list key of each PCA function.
     pub partitions: Vec<String>,
     pub test_list: String,
@@ -147,20 +153,14 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
     }
     let train_images = parts.iter().map(Vec::len).sum();
 
-    let image_size = match params.resize {
-        Some(size) => size,
-        None => {
-            // The data set's size is that of its first image; every other must match.
-            let first = &parts[0][0].key;
-            let bytes = ctx.store.get(first).await?;
-            FeatureDecoder::new()
-                .probe_size(&bytes)
-                .map_err(|source| Error::Image {
-                    key: first.clone(),
-                    source,
-                })?
-        }
-    };
+    let (image_size, channels) = probe_images(ctx, &params, &parts).await?;
+    plan_memory(
+        ctx,
+        &params,
+        &parts,
+        test.len(),
+        image_size.features(channels),
+    )?;
 
     let test_images = test.len();
     let mut writes = Vec::new();
@@ -173,6 +173,7 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
             KeyList {
                 classes: classes.clone(),
                 image_size,
+                channels,
                 items,
             },
         ));
@@ -182,6 +183,7 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         KeyList {
             classes: classes.clone(),
             image_size,
+            channels,
             items: test,
         },
     ));
@@ -195,11 +197,109 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
     Ok(PartitionOutput {
         classes,
         image_size,
+        channels,
         partitions,
         test_list: layout.test_list(),
         train_images,
         test_images,
     })
+}
+
+/// The data set's image size (that of its first training image, unless `--resize` sets it)
+/// and channels (`--channels`, or for `auto` RGB if any of a sample of the training images
+/// has colour). Reads one image, or [`CHANNEL_SAMPLE`] for `auto`.
+async fn probe_images(
+    ctx: &Ctx,
+    params: &Params,
+    parts: &[Vec<Item>],
+) -> Result<(ImageSize, Channels)> {
+    let fixed = params.channels.fixed();
+    let wanted = match (params.resize, fixed) {
+        (Some(size), Some(channels)) => return Ok((size, channels)),
+        (None, Some(_)) => 1,
+        (_, None) => CHANNEL_SAMPLE,
+    };
+    let longest = parts.iter().map(Vec::len).max().unwrap_or(0);
+    let keys: Vec<String> = (0..longest)
+        .flat_map(|i| parts.iter().filter_map(move |p| p.get(i)))
+        .take(wanted)
+        .map(|item| item.key.clone())
+        .collect();
+    let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
+    let decoder = FeatureDecoder::new().max_pixels(ctx.limits.max_image_pixels);
+    let probes = blocking("partition", move || {
+        let mut decoder = decoder;
+        bytes.iter().map(|b| decoder.probe(b)).collect::<Vec<_>>()
+    })
+    .await?;
+    let (mut size, mut colour) = (params.resize, false);
+    for (key, probe) in keys.iter().zip(probes) {
+        let probe = probe.map_err(|source| Error::Image {
+            key: key.clone(),
+            source,
+        })?;
+        size.get_or_insert(probe.size);
+        colour |= probe.colour;
+    }
+    let size = size.ok_or_else(|| Error::TooFewImages {
+        reason: "no training images".into(),
+    })?;
+    let channels = fixed.unwrap_or(if colour {
+        Channels::Rgb
+    } else {
+        Channels::Grey
+    });
+    Ok((size, channels))
+}
+
+/// Checks, before any PCA function or the validation runs, that each fits the memory
+/// budget: the functions of a stage that run at once share it.
+fn plan_memory(
+    ctx: &Ctx,
+    params: &Params,
+    parts: &[Vec<Item>],
+    test_images: usize,
+    features: usize,
+) -> Result<()> {
+    use crate::memory;
+    let fetched = ctx.store.local_reader(&[]).is_none();
+    let budget = ctx.limits.memory_budget;
+    let at_once = ctx.limits.concurrent_functions.clamp(1, params.num_pca);
+    let k = params.components;
+    let share = budget / at_once as u64;
+    let shared = if at_once > 1 {
+        format!(" ({at_once} PCA functions run at once and share the budget)")
+    } else {
+        String::new()
+    };
+    for (i, part) in parts.iter().enumerate() {
+        let (plan, needed) = memory::pca_function(part.len(), features, k, fetched);
+        if needed > share {
+            return Err(Error::OverBudget {
+                function: format!("pca-{i}"),
+                needed: needed * at_once as u64,
+                budget,
+                advice: format!(
+                    "its {} images of {features} features ({} solver){shared}; resize the images (--resize WxH), use more PCA functions so each gets fewer images, keep fewer --components, or raise --memory-budget",
+                    part.len(),
+                    plan.solver
+                ),
+            });
+        }
+    }
+    let needed = memory::validation(test_images, features, k, params.num_pca, fetched);
+    if needed > budget {
+        return Err(Error::OverBudget {
+            function: "validation".into(),
+            needed,
+            budget,
+            advice: format!(
+                "its {test_images} test images of {features} features and {} bases; resize the images (--resize WxH), test on fewer images, or raise --memory-budget",
+                params.num_pca
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) → keys.

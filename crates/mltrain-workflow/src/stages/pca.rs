@@ -30,6 +30,9 @@ pub struct PcaOutput {
     pub images: usize,
     /// Share of the partition's variance the kept components explain.
     pub explained_variance_ratio: f32,
+    /// Components kept: `--components`, or fewer when the images have fewer informative
+    /// directions (rank below `--components`).
+    pub components: usize,
 }
 
 pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
@@ -48,6 +51,26 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
     }
     let layout = RunLayout::new(&run_id);
     let list: KeyList = objects::get(&ctx.store, &key_list).await?;
+    // The partition stage planned this already; a served function checks against its own
+    // machine's budget before it allocates.
+    let features = list.image_size.features(list.channels);
+    let fetched = ctx.store.local_reader(&[]).is_none();
+    let (plan, needed) =
+        crate::memory::pca_function(list.items.len(), features, params.components, fetched);
+    let budget =
+        ctx.limits.memory_budget / ctx.limits.concurrent_functions.clamp(1, params.num_pca) as u64;
+    if needed > budget {
+        return Err(Error::OverBudget {
+            function: format!("pca-{index}"),
+            needed,
+            budget,
+            advice: format!(
+                "its {} images of {features} features ({} solver); resize the images (--resize WxH), use more PCA functions so each gets fewer images, keep fewer --components, or raise --memory-budget",
+                list.items.len(),
+                plan.solver
+            ),
+        });
+    }
     let x = load_images(ctx, "pca", &list, params.resize.is_some()).await?;
     let labels: Vec<u32> = list.items.iter().map(|i| i.label).collect();
     let n_shares = params.forests_of(index);
@@ -65,6 +88,7 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
     .await??;
 
     let explained_variance_ratio = basis.explained_variance_ratio();
+    let kept = basis.n_components();
     let basis_key = layout.basis(index);
     let share_keys: Vec<String> = (0..n_shares).map(|j| layout.share(index, j)).collect();
     let basis_write = objects::put(&ctx.store, &basis_key, &basis);
@@ -81,6 +105,7 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
         shares: share_keys,
         images: list.items.len(),
         explained_variance_ratio,
+        components: kept,
     })
 }
 

@@ -36,6 +36,9 @@ pub struct ValidationInput {
     /// Seconds from the driver's start to this stage's invocation.
     pub elapsed_seconds: f64,
     pub explained_variance_ratio: Vec<f32>,
+    /// Components each PCA function kept.
+    #[serde(default)]
+    pub components: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +58,7 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         mut stages,
         elapsed_seconds,
         explained_variance_ratio,
+        components,
     } = input;
     params.check()?;
     let layout = RunLayout::new(&run_id);
@@ -104,6 +108,15 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         .await??;
 
     stages.validation = start.elapsed().as_secs_f64();
+    let mut warnings = Vec::new();
+    for (i, &kept) in components.iter().enumerate() {
+        if kept < params.components {
+            warnings.push(format!(
+                "pca-{i} kept {kept} of {} components: its images have only {kept} informative directions",
+                params.components
+            ));
+        }
+    }
     let report = Report {
         run_id: run_id.clone(),
         accuracy: evaluation.accuracy,
@@ -126,6 +139,10 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         stages,
         total_seconds: elapsed_seconds + start.elapsed().as_secs_f64(),
         explained_variance_ratio,
+        components,
+        channels: list.channels,
+        image_size: list.image_size,
+        warnings,
         forests: forests.len(),
         model_key: layout.model(),
         report_key: layout.report(),
@@ -134,6 +151,7 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         run_id,
         classes: list.classes,
         image_size: list.image_size,
+        channels: list.channels,
         resize,
         params,
         accuracy: evaluation.accuracy,
