@@ -139,6 +139,15 @@ pub struct RunArgs {
     /// Resize every image to WxH (without it, all images must have one size)
     #[arg(long, value_name = "WxH")]
     pub resize: Option<ImageSize>,
+    /// Colour channels the images are read with: auto is rgb when a sample of the training
+    /// images has colour and grey otherwise; transparency is composited over white
+    #[arg(long, value_enum, default_value_t = ChannelsArg::Auto)]
+    pub channels: ChannelsArg,
+    /// Memory the functions running at once may plan to use, e.g. 4G or 512M; a run that
+    /// would need more stops before it allocates [default: half of the machine's memory, or
+    /// of `ulimit -v` or the cgroup's limit when lower]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_budget: Option<u64>,
     /// Functions of one stage running at once
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
@@ -154,6 +163,31 @@ pub struct RunArgs {
     pub backend: BackendKind,
     #[command(flatten)]
     pub http: HttpArgs,
+}
+
+/// `--channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChannelsArg {
+    /// RGB if the training images have colour, grey otherwise
+    Auto,
+    /// One grey level per pixel (ITU-R 601 luma of colour)
+    Grey,
+    /// Red, green and blue levels per pixel
+    Rgb,
+}
+
+impl From<ChannelsArg> for mltrain_workflow::params::ChannelMode {
+    fn from(c: ChannelsArg) -> Self {
+        match c {
+            ChannelsArg::Auto => Self::Auto,
+            ChannelsArg::Grey => Self::Grey,
+            ChannelsArg::Rgb => Self::Rgb,
+        }
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    mltrain_workflow::memory::parse_size(s)
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,8 @@ enum Fault {
     Fatal,
     /// Runs, then flips a byte of the object at this key of the store.
     CorruptAfter(&'static str),
+    /// Fails as a stage whose code panicked does.
+    Panic,
 }
 
 /// The local backend with faults injected by function name, counting calls.
@@ -76,6 +78,10 @@ impl Faulty {
             Some(Fault::Fatal) => Err(Error::InvalidArgument {
                 name: "injected",
                 reason: format!("fatal fault in {name}"),
+            }),
+            Some(Fault::Panic) => Err(Error::Panic {
+                stage: "pca",
+                message: format!("injected panic in {name}"),
             }),
             _ => Ok(()),
         }
@@ -223,6 +229,25 @@ async fn a_fatal_error_is_not_retried() {
         .unwrap_err();
     assert_eq!(faulty.calls("pca-0"), 1);
     assert!(err.to_string().contains("stage pca-0 failed"), "{err}");
+    assert!(models(&store).await.is_empty());
+}
+
+/// A panic is a bug, not a transient fault: tried once, and the message says so.
+#[tokio::test]
+async fn a_panic_is_not_retried_and_is_called_a_bug() {
+    let store = store_with_digits().await;
+    let faulty = Faulty::new(&store, &[("pca-1", Fault::Panic)]);
+    let err = driver::run_with(&faulty, &params(), RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap_err();
+    assert_eq!(faulty.calls("pca-1"), 1);
+    assert!(!err.is_bad_input());
+    let chain = error_chain(&err);
+    assert!(chain.contains("stage pca-1 failed"), "{chain}");
+    assert!(
+        chain.contains("panicked") && chain.contains("bug"),
+        "{chain}"
+    );
     assert!(models(&store).await.is_empty());
 }
 

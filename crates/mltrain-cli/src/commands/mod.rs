@@ -70,14 +70,20 @@ fn directory_url(dir: &std::path::Path) -> Result<String> {
 }
 
 /// The stages' backend of `--backend`: this process, or the URLs of `--function-url` and
-/// `--functions-url`.
+/// `--functions-url`. In this process, `concurrency` functions of a stage share
+/// `memory_budget` (default: half the machine's memory).
 pub fn backend(
     kind: BackendKind,
     http: &HttpArgs,
     store: &Store,
     concurrency: usize,
+    memory_budget: Option<u64>,
 ) -> Result<Backend> {
-    let ctx = Ctx::new(store.clone());
+    let mut ctx = Ctx::new(store.clone());
+    if let Some(budget) = memory_budget {
+        ctx.limits.memory_budget = budget;
+    }
+    ctx.limits.concurrent_functions = concurrency.max(1);
     if kind == BackendKind::Local {
         if !http.function_url.is_empty() || http.functions_url.is_some() {
             return Err(

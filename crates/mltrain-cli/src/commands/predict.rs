@@ -21,8 +21,10 @@ pub fn predict(global: &Global, args: PredictArgs) -> Result<()> {
     })?;
 
     let size = model.image_size;
-    let mut x = Matrix::zeros(args.images.len(), size.pixels());
-    let mut decoder = FeatureDecoder::new().resize(model.resize);
+    let mut x = Matrix::zeros(args.images.len(), size.features(model.channels));
+    let mut decoder = FeatureDecoder::new()
+        .resize(model.resize)
+        .channels(model.channels);
     for (i, path) in args.images.iter().enumerate() {
         let bytes = std::fs::read(path)
             .map_err(|e| BadInput(format!("cannot read `{}`: {e}", path.display())))?;

@@ -30,9 +30,16 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         min_samples_split: args.min_samples_split,
         seed: args.seed,
         resize: args.resize,
+        channels: args.channels.into(),
     };
     params.check()?;
-    let backend = super::backend(args.backend, &args.http, &store, args.concurrency)?;
+    let backend = super::backend(
+        args.backend,
+        &args.http,
+        &store,
+        args.concurrency,
+        args.memory_budget,
+    )?;
     let bars = Bars::new(!args.json && std::io::stderr().is_terminal());
     let run_id = mltrain_workflow::layout::new_run_id();
 
@@ -131,6 +138,10 @@ fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Resu
         r.classes.len(),
         r.forests
     )?;
+    writeln!(out, "images     {} {}", r.image_size, r.channels)?;
+    for warning in &r.warnings {
+        writeln!(out, "warning    {warning}")?;
+    }
     writeln!(
         out,
         "stages     partition {:.3}s  pca {:.3}s  rf {:.3}s  validation {:.3}s",

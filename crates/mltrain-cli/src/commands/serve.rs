@@ -10,7 +10,7 @@ use crate::exit::BadInput;
 
 pub fn serve(global: &Global, args: ServeArgs) -> Result<()> {
     let store = super::open_store(global)?;
-    let backend = super::backend(args.backend, &args.http, &store, args.concurrency)?;
+    let backend = super::backend(args.backend, &args.http, &store, args.concurrency, None)?;
     let mut functions = if args.functions.is_empty() {
         Function::ALL.to_vec()
     } else {
