@@ -121,7 +121,7 @@ fn bad_ensemble(e: &Ensemble) -> bool {
 /// model_with_fewer_class_names_than_classes`, `model_with_image_size_unlike_its_ensemble`).
 fn bad_model(model: &Model) -> bool {
     model.classes.len() != model.ensemble.n_classes()
-        || model.image_size.pixels() != model.ensemble.n_features()
+        || model.image_size.features(model.channels) != model.ensemble.n_features()
 }
 
 fn use_pca(pca: &Pca) {
@@ -168,7 +168,7 @@ fn use_rows(rows: &Rows) {
 }
 
 fn use_key_list(list: &KeyList) {
-    let _ = list.image_size.pixels();
+    let _ = list.image_size.features(list.channels);
     if list.classes.len() > MAX_CLASSES {
         return;
     }
@@ -184,8 +184,8 @@ fn use_model(model: &Model) {
     assert!(!bad_ensemble(ensemble), "decoded an inconsistent ensemble");
     assert!(!bad_model(model), "decoded a model unlike its ensemble");
     let _ = (ensemble.bases(), ensemble.members());
-    // `mltrain predict` decodes each image into `image_size.pixels()` features.
-    let d = model.image_size.pixels();
+    // `mltrain predict` decodes each image into `image_size.features(channels)` features.
+    let d = model.image_size.features(model.channels);
     let x = probe_rows(d.min(MAX_WIDTH));
     let Ok(p) = ensemble.predict_proba(&x) else {
         assert!(d > MAX_WIDTH, "the ensemble refused rows of its own width");

@@ -9,7 +9,7 @@ use mltrain_core::Matrix;
 use mltrain_core::ensemble::{Ensemble, Member};
 use mltrain_core::forest::ForestParams;
 use mltrain_core::format::{self, Kind};
-use mltrain_core::image::ImageSize;
+use mltrain_core::image::{Channels, ImageSize};
 use mltrain_core::pca::PcaParams;
 use mltrain_workflow::objects::{self, Model, Rows};
 use mltrain_workflow::params::Params;
@@ -37,6 +37,7 @@ fn real_model() -> Model {
         run_id: "r1".into(),
         classes: vec!["a".into(), "b".into()],
         image_size: ImageSize::new(2, 2),
+        channels: Channels::Grey,
         resize: false,
         params: Params::default(),
         accuracy: 1.0,
@@ -47,7 +48,7 @@ fn real_model() -> Model {
 /// What `mltrain predict` does with a model: rows of `image_size` pixels through the
 /// ensemble, then the name of the best class of each.
 fn predict_names(model: &Model, images: usize) -> Vec<String> {
-    let x = Matrix::zeros(images, model.image_size.pixels());
+    let x = Matrix::zeros(images, model.image_size.features(model.channels));
     let Ok(p) = model.ensemble.predict_proba(&x) else {
         return Vec::new();
     };
@@ -92,10 +93,10 @@ fn model_with_image_size_unlike_its_ensemble() {
     model.image_size = ImageSize::new(65535, 65535);
     if let Ok(model) = round_trip(&model) {
         assert_eq!(
-            model.image_size.pixels(),
+            model.image_size.features(model.channels),
             model.ensemble.n_features(),
             "predict would allocate {} features per image for a {}-feature model",
-            model.image_size.pixels(),
+            model.image_size.features(model.channels),
             model.ensemble.n_features()
         );
     }

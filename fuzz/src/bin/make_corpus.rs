@@ -280,6 +280,7 @@ fn objects(dir: &Path, digits: &Digits) -> Result {
     let key_list = KeyList {
         classes: classes.clone(),
         image_size,
+        channels: mltrain_core::image::Channels::Grey,
         items: (0..3)
             .map(|i| Item {
                 key: format!("data/{}/{i}.png", labels[i]),
@@ -295,6 +296,7 @@ fn objects(dir: &Path, digits: &Digits) -> Result {
         run_id: "20260101T000000.000Z-abcdef".into(),
         classes,
         image_size,
+        channels: mltrain_core::image::Channels::Grey,
         resize: false,
         params: Params {
             prefix: "data".into(),
