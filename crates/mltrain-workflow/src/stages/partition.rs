@@ -225,16 +225,32 @@ async fn probe_images(
         .take(wanted)
         .map(|item| item.key.clone())
         .collect();
-    let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
-    let decoder = FeatureDecoder::new().max_pixels(ctx.limits.max_image_pixels);
-    let probes = blocking("partition", move || {
-        let mut decoder = decoder;
-        bytes.iter().map(|b| decoder.probe(b)).collect::<Vec<_>>()
-    })
-    .await?;
+    let mut decoder = FeatureDecoder::new().max_pixels(ctx.limits.max_image_pixels);
+    let probes: Vec<Result<_>> = match ctx.store.local_reader(&keys) {
+        // A local directory is read on the blocking thread itself, as the PCA stage does:
+        // the sample then costs a grey data set a few header reads and nothing more.
+        Some(reader) => {
+            let keys = keys.clone();
+            blocking("partition", move || {
+                let probe = |key: &String| -> Result<_> {
+                    let bytes = reader.read(key)?;
+                    Ok(decoder.probe(&bytes))
+                };
+                keys.iter().map(probe).collect()
+            })
+            .await?
+        }
+        None => {
+            let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
+            blocking("partition", move || {
+                bytes.iter().map(|b| Ok(decoder.probe(b))).collect()
+            })
+            .await?
+        }
+    };
     let (mut size, mut colour) = (params.resize, false);
     for (key, probe) in keys.iter().zip(probes) {
-        let probe = probe.map_err(|source| Error::Image {
+        let probe = probe?.map_err(|source| Error::Image {
             key: key.clone(),
             source,
         })?;
