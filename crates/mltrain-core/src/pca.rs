@@ -227,12 +227,14 @@ impl PcaParams {
             n,
         };
         let solver = self.plan(n, dk).solver;
+        // The covariance solver leaves the last block of rows centred in this buffer.
+        let mut centred = Vec::new();
         let Axes {
             vectors,
             variances,
             total_variance,
         } = match solver {
-            Solver::Covariance => covariance_axes(&data, k)?,
+            Solver::Covariance => covariance_axes(&data, k, &mut centred)?,
             Solver::Gram => gram_axes(&data, k)?,
             Solver::Randomized => randomized_axes(&data, k)?,
         };
@@ -270,12 +272,17 @@ impl PcaParams {
             }
         }
         // The projection of the centred rows, over the kept columns only since the others
-        // are zero: each block is centred again rather than kept.
+        // are zero: each block is centred again rather than kept, except the last when the
+        // buffer still holds it.
         let mut projected = Matrix::zeros(n, r);
-        let mut centred = Vec::new();
-        for rows in blocks(n, dk) {
+        let last = blocks(n, dk).last();
+        let mut holds_last = solver == Solver::Covariance;
+        for rows in blocks(n, dk).rev() {
             let out = &mut projected.as_mut_slice()[rows.start * r..rows.end * r];
-            data.centre(rows, &mut centred);
+            if !(holds_last && Some(&rows) == last.as_ref()) {
+                data.centre(rows, &mut centred);
+            }
+            holds_last = false;
             project_into(&centred, &reduced, None, out);
         }
         let pca = Pca {
@@ -350,14 +357,17 @@ fn gram_slab(n: usize, d: usize) -> usize {
 /// The covariance solver: `C = Xcᵀ·Xc / (n − 1)`, one f32 product per block of rows,
 /// accumulated (the bulk of the work, SIMD and parallel). Only the lower triangle is
 /// computed (half the work of a general product) and mirrored afterwards.
-fn covariance_axes<V: Feature>(x: &Centred<'_, V>, k: usize) -> Result<Axes> {
+fn covariance_axes<V: Feature>(
+    x: &Centred<'_, V>,
+    k: usize,
+    centred: &mut Vec<f32>,
+) -> Result<Axes> {
     let (n, dk) = (x.n, x.cols());
-    let mut centred = Vec::new();
     let mut cov = Mat::<f32>::zeros(dk, dk);
     for (b, rows) in blocks(n, dk).enumerate() {
         let m = rows.len();
-        x.centre(rows, &mut centred);
-        let xc = MatRef::from_row_major_slice(&centred, m, dk);
+        x.centre(rows, centred);
+        let xc = MatRef::from_row_major_slice(centred, m, dk);
         triangular::matmul(
             cov.as_mut(),
             BlockStructure::TriangularLower,
