@@ -1,12 +1,13 @@
 //! Image bytes from the store (PNG, JPEG or anything else) through every entry point of
-//! `mltrain_core::image`: size probing, grey decoding, feature rows with and without
-//! resizing, and the batch decoder. Besides "no panic", it checks what callers rely on: a
-//! successful decode yields exactly `width × height` grey levels, features are in `0..=1`,
-//! and an image decodes into features of its own size.
+//! `mltrain_core::image`: size and colour probing, grey and RGB decoding, feature rows with
+//! and without resizing, and the batch decoder. Besides "no panic", it checks what callers
+//! rely on: a successful decode yields exactly `width × height` grey levels (three times
+//! that for RGB), features are in `0..=1`, and an image decodes into features of its own
+//! size.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mltrain_core::image::{FeatureDecoder, ImageSize, decode_batch};
+use mltrain_core::image::{Channels, FeatureDecoder, ImageSize, decode_batch};
 
 /// Sizes a run asks for: MNIST's, a non-square one, and a single pixel.
 const EXPECTED: [ImageSize; 3] = [
@@ -67,6 +68,26 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    // RGB, and the colour probe the partition stage runs on a sample of the images: both
+    // agree with the grey decode on the size, and a decodable image probes.
+    let rgb = small.decode_rgb(data);
+    if let Ok(size) = rgb {
+        assert_eq!(small.rgb().len(), 3 * size.pixels(), "RGB levels of {size}");
+        let mut out = vec![-1.0f32; size.features(Channels::Rgb)];
+        let mut dec = FeatureDecoder::new()
+            .max_pixels(SMALL_CAP)
+            .channels(Channels::Rgb);
+        dec.decode_features(data, size, &mut out)
+            .expect("an image decodes as RGB at its own size");
+        assert!(out.iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+    if let (Ok(a), Ok(b)) = (&rgb, &decoded) {
+        assert_eq!(a, b, "RGB and grey sizes");
+    }
+    if let Ok(probe) = small.probe(data) {
+        assert!(probe.size.pixels() as u64 <= SMALL_CAP);
+    }
+
     // A wrong output length is an error, not a panic or a partial write.
     let mut short = vec![0.0f32; 3];
     assert!(
