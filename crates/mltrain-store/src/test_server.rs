@@ -93,6 +93,7 @@ impl S3Server {
             .build()
             .expect("S3 client for the test server");
         crate::Store::from_object_store(inner, format!("s3://{BUCKET}"))
+            .with_bucket(BUCKET, &self.endpoint())
     }
 }
 
