@@ -25,7 +25,8 @@ const HEADER_LEN: usize = 24;
 
 /// The version of the payload layouts this build writes and reads. Version 2 stores a
 /// forest's trees as byte strings; version 1 stored them as serde sequences of numbers.
-pub const FORMAT_VERSION: u16 = 2;
+/// Version 3 adds the run's `skip_invalid` to the parameters a model records.
+pub const FORMAT_VERSION: u16 = 3;
 
 /// What an object holds; the tag is stored in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -31,6 +31,7 @@
 pub mod driver;
 pub mod error;
 pub mod layout;
+pub mod notes;
 pub mod objects;
 pub mod params;
 pub mod report;

@@ -44,4 +44,8 @@ pub struct Report {
     pub forests: usize,
     pub model_key: String,
     pub report_key: String,
+    /// Files skipped as not images, images left out with `--skip-invalid`, and warnings
+    /// about the classes.
+    #[serde(default, skip_serializing_if = "crate::notes::DataNotes::is_empty")]
+    pub data: crate::notes::DataNotes,
 }

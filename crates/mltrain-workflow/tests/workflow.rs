@@ -251,10 +251,11 @@ async fn bad_data_is_refused_with_the_culprit_named() {
     let big = mltrain_dataset::encode_png(30, 30, &[0; 900]).unwrap();
     store.put("train/5/zz-big.png", big.into()).await.unwrap();
     match root(run(params("train", 2, 2)).await) {
-        Error::Image {
-            key,
-            source: mltrain_core::Error::ImageSize { .. },
-        } => assert_eq!(key, "train/5/zz-big.png"),
+        Error::BadImages { bad } => {
+            assert_eq!(bad.len(), 1, "{bad:?}");
+            assert_eq!(bad[0].0, "train/5/zz-big.png");
+            assert!(bad[0].1.contains("30x30"), "{bad:?}");
+        }
         other => panic!("{other:?}"),
     }
     // With --resize the odd one is resized and the run completes.
