@@ -215,6 +215,43 @@ fn every_bad_image_is_named_at_once_and_skip_invalid_trains_without_them() {
     assert_eq!(used, 150, "the good images, and only those");
 }
 
+/// Mostly junk: whichever image the run looks at first for the data set's size, a bad one
+/// does not stop a --skip-invalid run (over several seeds, so that one starts with junk).
+#[test]
+fn skip_invalid_copes_with_a_bad_image_first() {
+    let env = Env::new();
+    env.digits("d", 0, 40, "data");
+    junk_images(
+        &env.path("junk"),
+        &["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        80,
+    );
+    env.upload(&env.path("junk"), "data");
+    for seed in 0..5 {
+        let out = env
+            .cmd()
+            .args([
+                "run",
+                "data",
+                "1",
+                "1",
+                "--trees",
+                "3",
+                "--skip-invalid",
+                "--json",
+            ])
+            .args(["--seed", &seed.to_string()])
+            .assert()
+            .success();
+        let report = report_of(&out);
+        assert_eq!(
+            report["data"]["invalid"].as_array().unwrap().len(),
+            80,
+            "seed {seed}"
+        );
+    }
+}
+
 #[test]
 fn more_than_twenty_bad_images_are_listed_then_counted() {
     let env = Env::new();

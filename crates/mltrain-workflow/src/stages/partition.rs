@@ -178,14 +178,7 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         Some(size) => size,
         None => {
             // The data set's size is that of its first image; every other must match.
-            let first = &parts[0][0].key;
-            let bytes = ctx.store.get(first).await?;
-            FeatureDecoder::new()
-                .probe_size(&bytes)
-                .map_err(|source| Error::Image {
-                    key: first.clone(),
-                    source,
-                })?
+            first_image_size(ctx, &parts[0]).await?
         }
     };
 
@@ -319,4 +312,29 @@ fn unbalanced(classes: &[String], by_class: &BTreeMap<String, Vec<String>>) -> O
             count(smallest)
         )
     })
+}
+
+/// Images [`first_image_size`] tries before it gives up.
+const SIZE_PROBES: usize = 64;
+
+/// The size of the first of `items` whose header reads. One that does not is passed over:
+/// the pca stage names it with every other bad image (or leaves it out with
+/// `--skip-invalid`), instead of this stage stopping at it alone.
+async fn first_image_size(ctx: &Ctx, items: &[Item]) -> Result<ImageSize> {
+    let mut first_error = None;
+    for item in items.iter().take(SIZE_PROBES) {
+        let bytes = ctx.store.get(&item.key).await?;
+        match FeatureDecoder::new().probe_size(&bytes) {
+            Ok(size) => return Ok(size),
+            Err(source) => {
+                first_error.get_or_insert(Error::Image {
+                    key: item.key.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| Error::TooFewImages {
+        reason: "no training images".into(),
+    }))
 }
