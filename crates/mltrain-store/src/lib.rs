@@ -4,8 +4,10 @@
 //! directory), `memory://` (in-process, for tests) or `s3://BUCKET` (any S3-compatible
 //! server; [`S3Settings`] says how the endpoint, credentials and plain-HTTP rule come from the
 //! environment, and `s3://` alone uses `$S3_BUCKET`). Keys are `/`-separated strings such as `ml-training/mnist-images-2k/3/00042.png`.
-//! The store adds what the workflow needs on top of `object_store`: errors that name the key,
-//! sorted listings, prefix deletion and concurrent directory upload.
+//! The store adds what the workflow needs on top of `object_store`: errors that name the key
+//! (and a missing bucket as one), sorted listings, prefix deletion and concurrent directory
+//! upload. [`folder`] holds the one rule for which files of a data folder are images, and
+//! walks folders following symlinks without looping.
 //!
 //! With the `conformance` feature, [`conformance`] holds the checks every backend must pass
 //! and [`test_server`] starts a real S3 server (s3s-fs) on loopback for tests.
