@@ -494,6 +494,46 @@ mod tests {
 
     fn assert_send<T: Send>(_: &T) {}
 
+    fn bad_in(stage: &str, keys: &[&str]) -> Error {
+        Error::BadImages {
+            bad: keys
+                .iter()
+                .map(|k| (k.to_string(), "junk".into()))
+                .collect(),
+        }
+        .in_stage(stage)
+    }
+
+    /// Bad images found by several functions (and the test images each of them checked)
+    /// become one error naming each once; any other failure is reported as it is.
+    #[test]
+    fn bad_images_of_a_fan_out_are_merged() {
+        let merged = merge_bad_images(vec![
+            bad_in("pca-0", &["d/a/1.png", "d/t/9.png"]),
+            bad_in("pca-1", &["d/b/2.png", "d/t/9.png"]),
+        ]);
+        let Error::Stage { stage, source } = merged else {
+            panic!("{merged:?}")
+        };
+        assert_eq!(stage, "pca");
+        let Error::BadImages { bad } = *source else {
+            panic!("{source:?}")
+        };
+        let keys: Vec<&str> = bad.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["d/a/1.png", "d/b/2.png", "d/t/9.png"]);
+
+        let other = Error::Task {
+            stage: "pca",
+            reason: "died".into(),
+        }
+        .in_stage("pca-1");
+        let first = merge_bad_images(vec![bad_in("pca-0", &["d/a/1.png"]), other]);
+        assert!(
+            matches!(first, Error::Stage { ref stage, .. } if stage == "pca-0"),
+            "{first:?}"
+        );
+    }
+
     /// Servers spawn the driver on a multi-threaded runtime: its futures must be `Send`.
     #[test]
     fn driver_futures_are_send() {

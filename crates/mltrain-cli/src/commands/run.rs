@@ -322,3 +322,33 @@ fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Resu
     writeln!(out, "report     {}", r.report_key)?;
     writeln!(out, "store      {store}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_commands_quote_what_a_shell_would_split() {
+        assert_eq!(shell_quote("file:///tmp/store/"), "file:///tmp/store/");
+        assert_eq!(shell_quote("/my data/store"), "'/my data/store'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn resume_names_every_option_it_refuses() {
+        let given = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            refuse_options_resume_cannot_apply(&given(&["resume", "json", "attempts"]), "r")
+                .is_ok()
+        );
+        let err =
+            refuse_options_resume_cannot_apply(&given(&["resume", "num_pca", "max_depth"]), "r")
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("NUM_PCA, --max-depth cannot be used with --resume"),
+            "{err}"
+        );
+    }
+}
