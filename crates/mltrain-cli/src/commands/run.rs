@@ -324,6 +324,7 @@ fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Resu
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
     use super::*;
 
