@@ -77,9 +77,25 @@ fn a_failure_suggests_resume_only_when_resuming_can_help() {
         .code(2)
         .stderr(contains("start a new run"))
         .stderr(contains("--resume").not());
+    // Resuming that run after removing the bad image names the image as gone, and says
+    // again to start a new run.
+    let failed_run = std::fs::read_dir(env.path("store/ml-training/outputs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    std::fs::remove_file(env.path("store/data/3/x.png")).unwrap();
+    env.cmd()
+        .args(["run", "--resume", failed_run.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(contains("`data/3/x.png`: no longer in the store"))
+        .stderr(contains("start a new run"))
+        .stderr(contains("--resume").not());
+
     // A runtime failure (the published model's folder is a file, so publishing fails):
     // resuming helps once that is fixed, and the message gives the exact command.
-    std::fs::remove_file(env.path("store/data/3/x.png")).unwrap();
     std::fs::create_dir_all(env.path("store/ml-training")).unwrap();
     std::fs::write(env.path("store/ml-training/models"), b"in the way").unwrap();
     let out = env

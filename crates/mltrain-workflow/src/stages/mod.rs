@@ -92,7 +92,15 @@ async fn load_images(
             .await?
         }
         None => {
-            let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
+            let bytes = match ctx.store.get_many(&keys, ctx.io_concurrency).await {
+                Ok(bytes) => bytes,
+                Err(mltrain_store::Error::NotFound { key }) => {
+                    return Err(Error::BadImages {
+                        bad: vec![(key, GONE.into())],
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             blocking(stage, move || {
                 fetch_and_decode_levels(bytes.len(), size, &decoder, |i| {
                     Ok::<_, mltrain_store::Error>(&bytes[i])
@@ -105,6 +113,9 @@ async fn load_images(
         let mut bad = Vec::new();
         for (i, e) in failures {
             match e {
+                BatchError::Fetch(mltrain_store::Error::NotFound { key }) => {
+                    bad.push((key, GONE.into()))
+                }
                 // The store failing is not the data's fault: that is the error.
                 BatchError::Fetch(e) => return e.into(),
                 BatchError::Decode(source) => {
@@ -115,6 +126,10 @@ async fn load_images(
         Error::BadImages { bad }
     })
 }
+
+/// Why an image listed by the partition stage cannot be read: it was deleted since (a
+/// resumed run after the data was cleaned up keeps its old list).
+const GONE: &str = "no longer in the store: it was listed when the run started, so start a new run to list the data again";
 
 /// [`load_images`], but with `skip_invalid` the images that do not decode are left out:
 /// returns the images, the list of those kept, and the keys left out with why.
