@@ -22,7 +22,7 @@ pub struct Cli {
 pub struct Global {
     /// Object store: file:///abs/dir, memory://, s3://BUCKET, or a directory path starting
     /// with /, ./ or ../ [default: a directory under the user's data dir, e.g.
-    /// ~/.local/share/mltrain/store]
+    /// ~/.local/share/mltrain/store]. Not used by `dataset`, which writes to --out.
     #[arg(long, global = true, env = "MLTRAIN_STORE", value_name = "URL|PATH")]
     pub store: Option<String>,
 }
@@ -62,12 +62,10 @@ pub struct HttpArgs {
     /// Base URL serving every function at BASE/<function>
     #[arg(long, value_name = "BASE", env = "MLTRAIN_FUNCTIONS_URL")]
     pub functions_url: Option<String>,
-    /// Seconds one function call may take before it is retried
-    #[arg(long, value_name = "SECS", default_value_t = 900)]
-    pub timeout: u64,
-    /// Attempts per function call, over the URLs given for it
-    #[arg(long, value_name = "N", default_value_t = 6)]
-    pub attempts: u32,
+    /// Seconds one HTTP function call may take before it counts as failed (and is retried
+    /// if attempts remain); --backend http only [default: 900]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -145,14 +143,24 @@ pub struct RunArgs {
     pub channels: ChannelsArg,
     /// Memory the functions running at once may plan to use, e.g. 4G or 512M; a run that
     /// would need more stops before it allocates [default: half of the machine's memory, or
-    /// of `ulimit -v` or the cgroup's limit when lower]
+    /// of the process's address-space limit or the cgroup's limit when lower]
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_budget: Option<u64>,
     /// Functions of one stage running at once
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
-    /// Finish run RUN_ID, re-running only the functions whose outputs are missing or invalid;
-    /// the run's own parameters apply, and the other arguments are ignored
+    /// Train without the images that have an image extension but do not decode, listing
+    /// them in the report (without it, such images stop the run, all of them named)
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Tries per function call, the first included, on every backend; only failures that
+    /// may pass (the store or the transport, not the data) are tried again
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub attempts: u32,
+    /// Finish run RUN_ID, re-running only the functions whose outputs are missing or invalid,
+    /// with the parameters it was started with. Only --json, --concurrency, --attempts,
+    /// --backend and its URLs and --timeout may be given with it; options that would change
+    /// the model (PREFIX, --resize, --trees, ...) are refused
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     /// Print the report as one JSON object on stdout (no progress bars)
@@ -163,6 +171,10 @@ pub struct RunArgs {
     pub backend: BackendKind,
     #[command(flatten)]
     pub http: HttpArgs,
+    /// The ids of the options given on the command line (not defaults or environment), so
+    /// that --resume can refuse the ones it cannot apply; filled in by `main`.
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// `--channels`.
@@ -220,34 +232,58 @@ pub struct MnistArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum S3Command {
-    /// Upload a local directory, recursively and concurrently
+    /// Upload a local directory, recursively and concurrently, following symlinks
+    ///
+    /// Uploads the images (.png, .jpg, .jpeg, in any case) below DIR to PREFIX/<relative
+    /// path>, as `mltrain run` reads them. Hidden files and folders (names starting with `.`)
+    /// and files of other extensions are skipped; symlinks to files and folders are followed,
+    /// except a symlink back to a folder above it (a cycle). The summary says how many were
+    /// uploaded, and lists every file skipped and why.
     UploadDir {
+        /// The local directory to upload
         #[arg(long, value_name = "DIR")]
         host_path: PathBuf,
+        /// The key prefix to upload to: DIR/a/b.png becomes PREFIX/a/b.png
         #[arg(long, value_name = "PREFIX")]
         s3_path: String,
         /// Uploads in flight at once
         #[arg(long, value_name = "N", default_value_t = mltrain_store::DEFAULT_CONCURRENCY)]
         concurrency: usize,
+        /// Upload every file, not only images (hidden ones too); symlinks are still followed
+        #[arg(long)]
+        all_files: bool,
     },
-    /// Delete every object under a prefix
+    /// Delete every object under a prefix; prints how many were deleted
     ClearDir {
+        /// The key prefix whose objects are deleted (as a folder: `a/b` deletes `a/b/...`,
+        /// not `a/bc`)
         #[arg(long, value_name = "PREFIX")]
         prefix: String,
     },
-    /// List objects under a prefix (size and key)
+    /// List the objects under a prefix: one `SIZE  KEY` line each, sorted by key
     Ls {
+        /// The key prefix to list, as a folder [default: the whole store]
         #[arg(default_value = "")]
         prefix: String,
     },
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Output: one line per image on stdout, PATH<TAB>LABEL<TAB>PROBABILITY, or with --json one
+JSON object per line: {\"path\": ..., \"label\": ..., \"probability\": ...,
+\"probabilities\": {CLASS: P, ...}}. A file that cannot be read or decoded gets its own
+`error: PATH: ...` line on stderr, the others are still classified, and the exit code is 2.
+Exit codes: 0 all classified, 2 some file (or an argument) was bad, 1 a runtime failure.")]
 pub struct PredictArgs {
-    /// Model key [default: the latest published model]
-    #[arg(long, value_name = "KEY")]
+    /// The model: a run id, or a model's key [default: the latest published model]
+    #[arg(long, value_name = "RUN_ID|KEY")]
     pub model: Option<String>,
-    /// Image files to classify
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Print one JSON object per image, with every class's probability
+    #[arg(long)]
+    pub json: bool,
+    /// Image files, or directories whose images (.png, .jpg, .jpeg; hidden files skipped)
+    /// are classified. Each is resized to the model's image size, as in training
+    #[arg(required = true, value_name = "IMAGE|DIR")]
     pub images: Vec<PathBuf>,
 }

@@ -8,7 +8,19 @@ use std::process::ExitCode;
 #[error("{0}")]
 pub struct BadInput(pub String);
 
+/// A run stopped by Ctrl-C (SIGINT); the message says how to finish it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Interrupted(pub String);
+
+/// The exit code of a process ended by SIGINT, as shells report it.
+const INTERRUPTED: u8 = 130;
+
 pub fn report(err: &anyhow::Error) -> ExitCode {
+    if let Some(Interrupted(message)) = err.downcast_ref::<Interrupted>() {
+        eprintln!("{message}");
+        return ExitCode::from(INTERRUPTED);
+    }
     // `mltrain ... | head` closing the pipe early is not a failure worth a message.
     let broken_pipe = err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -43,6 +55,7 @@ fn code(err: &anyhow::Error) -> u8 {
                 mltrain_store::Error::InvalidUrl { .. }
                 | mltrain_store::Error::InvalidKey { .. }
                 | mltrain_store::Error::NotFound { .. }
+                | mltrain_store::Error::NoBucket { .. }
                 | mltrain_store::Error::Io { .. } => 2,
                 _ => 1,
             };

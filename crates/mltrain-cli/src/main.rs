@@ -5,12 +5,31 @@ mod commands;
 mod exit;
 mod progress;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let (cli::Command::Run(args), Some(("run", run))) = (&mut cli.command, matches.subcommand())
+    {
+        args.given = given_on_command_line(run);
+    }
     match commands::dispatch(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => exit::report(&err),
     }
+}
+
+/// The ids of the arguments typed on the command line, not defaulted or from the environment.
+fn given_on_command_line(matches: &clap::ArgMatches) -> Vec<String> {
+    matches
+        .ids()
+        .filter(|id| {
+            matches!(
+                matches.value_source(id.as_str()),
+                Some(clap::parser::ValueSource::CommandLine)
+            )
+        })
+        .map(|id| id.as_str().to_string())
+        .collect()
 }

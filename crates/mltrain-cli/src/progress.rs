@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mltrain_workflow::Error;
 use mltrain_workflow::driver::{Progress, Stage};
 
 /// One bar per stage; hidden unless stderr is a terminal.
@@ -56,6 +57,19 @@ impl Progress for Bars {
                 bar.inc(1);
             }
         }
+    }
+
+    /// A note on stderr, whether or not bars are drawn: a retry is worth knowing about.
+    fn retrying(&self, function: &str, attempt: u32, error: &Error) {
+        let mut cause = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            cause.push_str(": ");
+            cause.push_str(&s.to_string());
+            source = s.source();
+        }
+        self.multi
+            .suspend(|| eprintln!("{function}: attempt {attempt} failed, retrying: {cause}"));
     }
 
     fn stage_finished(&self, _stage: Stage, _seconds: f64) {

@@ -3,84 +3,13 @@
 
 #![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::{Env, mltrain_png};
 use predicates::prelude::*;
 use predicates::str::contains;
-
-/// A temporary local store and scratch directory.
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn store_url(&self) -> String {
-        url::Url::from_directory_path(self.dir.path().join("store"))
-            .unwrap()
-            .to_string()
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("mltrain").unwrap();
-        cmd.env("MLTRAIN_STORE", self.store_url())
-            .env_remove("S3_HOST");
-        cmd
-    }
-
-    /// Writes `count` bundled digits after `skip` to `dir` and uploads them to `prefix`.
-    fn digits(&self, dir: &str, skip: usize, count: usize, prefix: &str) {
-        let out = self.path(dir);
-        self.cmd()
-            .args(["dataset", "mnist", "--out"])
-            .arg(&out)
-            .args(["--skip", &skip.to_string(), "--count", &count.to_string()])
-            .assert()
-            .success();
-        self.upload(&out, prefix);
-    }
-
-    fn upload(&self, dir: &Path, prefix: &str) {
-        self.cmd()
-            .args(["s3", "upload-dir", "--host-path"])
-            .arg(dir)
-            .args(["--s3-path", prefix])
-            .assert()
-            .success();
-    }
-
-    fn published_models(&self) -> usize {
-        let models = self.path("store/ml-training/models");
-        std::fs::read_dir(models).map(|d| d.count()).unwrap_or(0)
-    }
-
-    /// Runs `mltrain run ARGS` expecting bad-input exit code 2, a message containing `needle`,
-    /// and no published model.
-    fn refuses(&self, args: &[&str], needle: &str) {
-        self.cmd()
-            .arg("run")
-            .args(args)
-            .assert()
-            .code(2)
-            .stderr(contains(needle))
-            .stderr(contains("panicked").not());
-        assert_eq!(
-            self.published_models(),
-            0,
-            "a refused run published a model"
-        );
-    }
-}
 
 #[test]
 fn run_trains_reports_and_predicts() {
@@ -351,22 +280,6 @@ fn bad_data_is_refused_with_the_culprit_named() {
         .code(2)
         .stderr(contains("seven-ish"));
     assert_eq!(env.published_models(), before);
-}
-
-fn mltrain_png(w: u32, h: u32) -> Vec<u8> {
-    let pixels: Vec<u8> = (0..w * h).map(|i| (i % 251) as u8).collect();
-    let mut out = Vec::new();
-    let mut enc = png_encoder(&mut out, w, h);
-    enc.write_image_data(&pixels).unwrap();
-    enc.finish().unwrap();
-    out
-}
-
-fn png_encoder(out: &mut Vec<u8>, w: u32, h: u32) -> png::Writer<&mut Vec<u8>> {
-    let mut enc = png::Encoder::new(out, w, h);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.write_header().unwrap()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -24,8 +24,9 @@ const MAGIC: &[u8; 4] = b"MLTR";
 const HEADER_LEN: usize = 24;
 
 /// The version of the payload layouts this build writes and reads. Version 3 records the
-/// images' channels in key lists and models; version 2 stores a forest's trees as byte
-/// strings; version 1 stored them as serde sequences of numbers.
+/// images' channels in key lists and models, and the run's `skip_invalid` in the parameters
+/// a model records; version 2 stores a forest's trees as byte strings; version 1 stored
+/// them as serde sequences of numbers.
 pub const FORMAT_VERSION: u16 = 3;
 
 /// What an object holds; the tag is stored in its header.

@@ -644,13 +644,22 @@ pub fn decode_batch<B: AsRef<[u8]> + Sync>(
     fetch_and_decode_batch(images.len(), expected, decoder, |i| {
         Ok::<_, std::convert::Infallible>(&images[i])
     })
-    .map_err(|(i, e)| match e {
-        BatchError::Fetch(never) => match never {},
-        BatchError::Decode(e) => (i, e),
+    .map_err(|failures| {
+        let (i, e) = failures
+            .into_iter()
+            .next()
+            .expect("a failed batch names a failure");
+        match e {
+            BatchError::Fetch(never) => match never {},
+            BatchError::Decode(e) => (i, e),
+        }
     })
 }
 
-/// Why [`fetch_and_decode_batch`] stopped at an image.
+/// Every image of a batch that failed, by index in increasing order, with why.
+pub type BatchFailures<E> = Vec<(usize, BatchError<E>)>;
+
+/// Why [`fetch_and_decode_batch`] could not use an image.
 #[derive(Debug)]
 pub enum BatchError<E> {
     /// Fetching its bytes failed.
@@ -662,13 +671,14 @@ pub enum BatchError<E> {
 /// Fetches image `i` with `fetch(i)` and decodes it into row `i` of an `n ×
 /// expected.features(channels)` matrix, for every `i < n`, each task fetching then decoding its own
 /// images (in parallel with the `rayon` feature): reading files overlaps decoding them
-/// instead of preceding it. On failure, returns the lowest failing index with its error.
+/// instead of preceding it. A failure does not stop the others: it returns every failing
+/// index with its error, so that one run names every bad image.
 pub fn fetch_and_decode_batch<B, E, F>(
     n: usize,
     expected: ImageSize,
     decoder: &FeatureDecoder,
     fetch: F,
-) -> std::result::Result<crate::Matrix, (usize, BatchError<E>)>
+) -> std::result::Result<crate::Matrix, BatchFailures<E>>
 where
     B: AsRef<[u8]>,
     E: Send,
@@ -685,7 +695,7 @@ pub fn fetch_and_decode_levels<B, E, F>(
     expected: ImageSize,
     decoder: &FeatureDecoder,
     fetch: F,
-) -> std::result::Result<ImageLevels, (usize, BatchError<E>)>
+) -> std::result::Result<ImageLevels, BatchFailures<E>>
 where
     B: AsRef<[u8]>,
     E: Send,
@@ -706,7 +716,7 @@ fn decode_rows<T, B, E, F>(
     decoder: &FeatureDecoder,
     fetch: F,
     decode: fn(&mut FeatureDecoder, &[u8], ImageSize, &mut [T]) -> Result<()>,
-) -> std::result::Result<Vec<T>, (usize, BatchError<E>)>
+) -> std::result::Result<Vec<T>, BatchFailures<E>>
 where
     T: Copy + Default + Send,
     B: AsRef<[u8]>,
@@ -720,15 +730,21 @@ where
     }
     // Chunks of rows share one decoder (and its buffers) per task.
     const CHUNK: usize = 64;
-    let work = |(c, rows): (usize, &mut [T])| -> std::result::Result<(), (usize, BatchError<E>)> {
+    let work = |(c, rows): (usize, &mut [T])| -> BatchFailures<E> {
         let mut dec = decoder.clone();
+        let mut failed = Vec::new();
         for (r, row) in rows.chunks_exact_mut(d).enumerate() {
             let i = c * CHUNK + r;
-            let bytes = fetch(i).map_err(|e| (i, BatchError::Fetch(e)))?;
-            decode(&mut dec, bytes.as_ref(), expected, row)
-                .map_err(|e| (i, BatchError::Decode(e)))?;
+            match fetch(i) {
+                Ok(bytes) => {
+                    if let Err(e) = decode(&mut dec, bytes.as_ref(), expected, row) {
+                        failed.push((i, BatchError::Decode(e)));
+                    }
+                }
+                Err(e) => failed.push((i, BatchError::Fetch(e))),
+            }
         }
-        Ok(())
+        failed
     };
     #[cfg(feature = "rayon")]
     let results: Vec<_> = {
@@ -740,11 +756,13 @@ where
     };
     #[cfg(not(feature = "rayon"))]
     let results: Vec<_> = out.chunks_mut(CHUNK * d).enumerate().map(work).collect();
-    // Results are in chunk order, so the first error is the lowest failing index.
-    results
-        .into_iter()
-        .collect::<std::result::Result<Vec<()>, _>>()?;
-    Ok(out)
+    // Results are in chunk order, so failures come in increasing index order.
+    let failures: BatchFailures<E> = results.into_iter().flatten().collect();
+    if failures.is_empty() {
+        Ok(out)
+    } else {
+        Err(failures)
+    }
 }
 
 /// Decoded images as rows of levels, a byte per pixel and channel: a quarter of the memory
@@ -1250,11 +1268,17 @@ mod tests {
         assert_eq!(grey.to_features(), features);
         let mut bad = imgs.clone();
         bad[42] = b"junk".to_vec();
+        bad[97] = b"junk".to_vec();
         let fetch = |i: usize| Ok::<_, std::convert::Infallible>(&bad[i]);
-        let (i, err) =
+        let failures =
             fetch_and_decode_levels(100, size, &FeatureDecoder::new(), fetch).unwrap_err();
-        assert_eq!(i, 42);
-        assert!(matches!(err, BatchError::Decode(Error::ImageDecode { .. })));
+        // Every bad image, not only the first.
+        let failed: Vec<usize> = failures.iter().map(|(i, _)| *i).collect();
+        assert_eq!(failed, [42, 97]);
+        assert!(matches!(
+            failures[1].1,
+            BatchError::Decode(Error::ImageDecode { .. })
+        ));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The HTTP backend of the driver: each stage is a CloudEvent `POST` to a function's URL.
 //!
-//! [`HttpFunctions`] bounds the requests in flight, gives each attempt a timeout, retries
-//! failures that may pass (no reply, 503, a proxy's 502/504) with exponential backoff and
-//! full jitter, and rotates over the URLs given for a function, so a dead replica costs one
-//! failed attempt, not the run. Stages are idempotent (same input, same objects), so a retry
-//! after a lost reply is safe. Bad input is never retried.
+//! [`HttpFunctions`] bounds the requests in flight, gives each call a timeout, and rotates
+//! over the URLs given for a function. It makes one request per call and does not retry:
+//! the driver does ([`mltrain_workflow::driver::Options::attempts`]), so `--attempts N`
+//! means N calls on every backend. A failure that may pass (no reply, 503, a proxy's
+//! 502/504) is marked retryable, and the URL after the one that failed is tried next, so a
+//! dead replica costs one failed attempt, not the run. Stages are idempotent (same input,
+//! same objects), so a retry after a lost reply is safe. Bad input is never retried.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +19,6 @@ use mltrain_workflow::stages::{
     PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput, ValidationInput,
     ValidationOutput,
 };
-use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
@@ -105,17 +106,12 @@ fn parse_url(value: &str, url: &str) -> Result<Url, EndpointError> {
     Ok(parsed)
 }
 
-/// Timeouts, retries and concurrency of [`HttpFunctions`].
+/// Timeouts and concurrency of [`HttpFunctions`]; retries are the driver's.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Bound on one attempt, from connecting to the whole reply.
+    /// Bound on one call, from connecting to the whole reply.
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Attempts per call, the first included.
-    pub attempts: u32,
-    /// Backoff before the second attempt; doubles each time, up to `max_backoff`.
-    pub backoff: Duration,
-    pub max_backoff: Duration,
     /// Requests in flight at once, over all functions.
     pub concurrency: usize,
 }
@@ -125,9 +121,6 @@ impl Default for ClientConfig {
         Self {
             timeout: Duration::from_secs(900),
             connect_timeout: Duration::from_secs(5),
-            attempts: 6,
-            backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(10),
             concurrency: 64,
         }
     }
@@ -138,9 +131,9 @@ impl Default for ClientConfig {
 pub struct HttpFunctions {
     client: reqwest::Client,
     endpoints: Arc<Endpoints>,
-    config: ClientConfig,
     permits: Arc<Semaphore>,
-    /// Round-robin start per function, so replicas share the load.
+    /// The next URL per function: round robin, so replicas share the load, and past one
+    /// that just failed, so the driver's retry goes elsewhere.
     next: Arc<BTreeMap<Function, AtomicUsize>>,
 }
 
@@ -155,7 +148,6 @@ impl HttpFunctions {
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             next: Arc::new(Function::ALL.map(|f| (f, AtomicUsize::new(0))).into()),
             endpoints: Arc::new(endpoints),
-            config,
         })
     }
 
@@ -163,7 +155,7 @@ impl HttpFunctions {
         &self.endpoints
     }
 
-    /// Calls `function` with `input`: retries, backoff and failover as the module says.
+    /// Calls `function` with `input` once, at the next of its URLs (see the module docs).
     pub async fn call<I: Serialize, O: DeserializeOwned>(
         &self,
         function: Function,
@@ -181,45 +173,18 @@ impl HttpFunctions {
             }
             .into_remote());
         }
-        let start = self.next[&function].fetch_add(1, Ordering::Relaxed);
-        let mut last = None;
-        for attempt in 0..self.config.attempts.max(1) {
-            if attempt > 0 {
-                tokio::time::sleep(self.backoff(attempt)).await;
-            }
-            let url = &urls[(start + attempt as usize) % urls.len()];
-            match self.attempt(function, url, run_id, input).await {
-                Ok(out) => return Ok(out),
-                Err(problem) if problem.retryable => {
-                    eprintln!(
-                        "{function} at {url}: attempt {} failed, retrying: {}",
-                        attempt + 1,
-                        problem.message
-                    );
-                    last = Some(problem);
+        let next = &self.next[&function];
+        let index = next.fetch_add(1, Ordering::Relaxed) % urls.len();
+        let url = &urls[index];
+        match self.attempt(function, url, run_id, input).await {
+            Ok(out) => Ok(out),
+            Err(problem) => {
+                if problem.retryable {
+                    next.store(index + 1, Ordering::Relaxed);
                 }
-                Err(problem) => return Err(problem.into_remote()),
+                Err(problem.into_remote())
             }
         }
-        let mut problem =
-            last.unwrap_or_else(|| Problem::unreachable(function, "no attempt".into()));
-        problem.message = format!(
-            "{} (gave up after {} attempts over {} URL(s))",
-            problem.message,
-            self.config.attempts.max(1),
-            urls.len()
-        );
-        Err(problem.into_remote())
-    }
-
-    /// Full jitter: a uniform wait in `[0, min(max, backoff·2^(attempt-1))]`.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .config
-            .backoff
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(self.config.max_backoff);
-        cap.mul_f64(rand::rng().random::<f64>())
     }
 
     async fn attempt<I: Serialize, O: DeserializeOwned>(
@@ -372,14 +337,5 @@ mod tests {
                 Function::Validation
             ]
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_bounded() {
-        let f = HttpFunctions::new(Endpoints::default(), ClientConfig::default()).unwrap();
-        for attempt in 1..30 {
-            let d = f.backoff(attempt);
-            assert!(d <= f.config.max_backoff, "{attempt}: {d:?}");
-        }
     }
 }

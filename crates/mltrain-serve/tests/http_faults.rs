@@ -43,12 +43,8 @@ async fn flaky_server(
     (base, calls, server)
 }
 
-fn client(base: &str, attempts: u32) -> Backend {
-    let config = ClientConfig {
-        attempts,
-        backoff: std::time::Duration::from_millis(5),
-        ..ClientConfig::default()
-    };
+fn client(base: &str) -> Backend {
+    let config = ClientConfig::default();
     Backend::Http(HttpFunctions::new(Endpoints::with_base(base).unwrap(), config).unwrap())
 }
 
@@ -56,15 +52,9 @@ fn client(base: &str, attempts: u32) -> Backend {
 async fn a_service_that_fails_once_is_retried_to_the_same_model() {
     let store = tiny_store().await;
     let (base, calls, server) = flaky_server(store.clone(), 1).await;
-    let report = driver::run(
-        &client(&base, 3),
-        &params(),
-        "flaky-http",
-        4,
-        &driver::Quiet,
-    )
-    .await
-    .unwrap();
+    let report = driver::run(&client(&base), &params(), "flaky-http", 4, &driver::Quiet)
+        .await
+        .unwrap();
     assert_eq!(
         calls.load(Ordering::SeqCst),
         3 + 1,
@@ -85,14 +75,15 @@ async fn a_service_that_fails_once_is_retried_to_the_same_model() {
 #[tokio::test]
 async fn a_service_that_always_fails_ends_the_run_and_publishes_nothing() {
     let store = tiny_store().await;
-    let (base, _calls, server) = flaky_server(store.clone(), usize::MAX).await;
+    let (base, calls, server) = flaky_server(store.clone(), usize::MAX).await;
+    // One function at a time, so the count is exact.
     let options = driver::Options {
-        concurrency: 4,
+        concurrency: 1,
         attempts: 2,
         backoff: std::time::Duration::from_millis(5),
     };
     let err = driver::run_with(
-        &client(&base, 2),
+        &client(&base),
         &params(),
         "broken-http",
         &options,
@@ -108,6 +99,13 @@ async fn a_service_that_always_fails_ends_the_run_and_publishes_nothing() {
     );
     assert!(text.contains("stage rf-") && text.contains("503"), "{text}");
     assert!(!err.is_bad_input());
+    // Retries live in the driver only: two attempts are two calls, not two of the
+    // client's per attempt of the driver.
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "--attempts 2 means 2 calls"
+    );
     assert!(
         store
             .keys(mltrain_workflow::layout::MODELS)

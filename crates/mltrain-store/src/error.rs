@@ -18,6 +18,13 @@ pub enum Error {
     #[error("no object at `{key}`")]
     NotFound { key: String },
 
+    /// The bucket of an `s3://` store does not exist on its server.
+    #[error(
+        "bucket `{bucket}` does not exist at {endpoint}: create it, or name an existing one \
+         (s3://BUCKET or S3_BUCKET)"
+    )]
+    NoBucket { bucket: String, endpoint: String },
+
     /// The store failed an operation.
     #[error("cannot {op} `{key}`")]
     Backend {

@@ -4,8 +4,10 @@
 //! directory), `memory://` (in-process, for tests) or `s3://BUCKET` (any S3-compatible
 //! server; [`S3Settings`] says how the endpoint, credentials and plain-HTTP rule come from the
 //! environment, and `s3://` alone uses `$S3_BUCKET`). Keys are `/`-separated strings such as `ml-training/mnist-images-2k/3/00042.png`.
-//! The store adds what the workflow needs on top of `object_store`: errors that name the key,
-//! sorted listings, prefix deletion and concurrent directory upload.
+//! The store adds what the workflow needs on top of `object_store`: errors that name the key
+//! (and a missing bucket as one), sorted listings, prefix deletion and concurrent directory
+//! upload. [`folder`] holds the one rule for which files of a data folder are images, and
+//! walks folders following symlinks without looping.
 //!
 //! With the `conformance` feature, [`conformance`] holds the checks every backend must pass
 //! and [`test_server`] starts a real S3 server (s3s-fs) on loopback for tests.
@@ -25,6 +27,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+pub mod folder;
 mod s3;
 #[cfg(feature = "conformance")]
 pub mod test_server;
@@ -59,6 +62,9 @@ pub struct Store {
     url: String,
     /// The directory of a `file://` store, for direct listing and [`Store::local_reader`].
     local_root: Option<Arc<std::path::PathBuf>>,
+    /// The bucket and endpoint of an `s3://` store, to tell a missing bucket from a missing
+    /// object.
+    bucket: Option<Arc<(String, String)>>,
 }
 
 impl Store {
@@ -70,6 +76,7 @@ impl Store {
         };
         let parsed = url::Url::parse(url).map_err(|e| invalid(&e.to_string()))?;
         let mut local_root = None;
+        let mut bucket = None;
         let inner: Arc<dyn ObjectStore> = match parsed.scheme() {
             "memory" => Arc::new(InMemory::new()),
             "file" => {
@@ -89,15 +96,18 @@ impl Store {
             }
             "s3" => {
                 // `s3://` alone means the bucket of `S3_BUCKET`, as in the original workflow.
-                let bucket = parsed.host_str().unwrap_or_default();
                 if !matches!(parsed.path(), "" | "/") {
                     return Err(invalid(
                         "a path after the bucket is not supported; use key prefixes instead",
                     ));
                 }
-                S3Settings::from_env(bucket)
-                    .and_then(|settings| settings.build())
-                    .map_err(|e| invalid(&e.to_string()))?
+                let settings = S3Settings::from_env(parsed.host_str().unwrap_or_default())
+                    .map_err(|e| invalid(&e.to_string()))?;
+                bucket = Some(Arc::new((
+                    settings.bucket.clone(),
+                    settings.describe_endpoint(),
+                )));
+                settings.build().map_err(|e| invalid(&e.to_string()))?
             }
             other => {
                 return Err(invalid(&format!(
@@ -109,6 +119,7 @@ impl Store {
             inner,
             url: url.to_string(),
             local_root,
+            bucket,
         })
     }
 
@@ -118,7 +129,60 @@ impl Store {
             inner,
             url: url.into(),
             local_root: None,
+            bucket: None,
         }
+    }
+
+    /// Names the bucket and endpoint of an S3 store built with [`Store::from_object_store`],
+    /// so that a missing bucket is reported as one.
+    pub fn with_bucket(mut self, bucket: &str, endpoint: &str) -> Self {
+        self.bucket = Some(Arc::new((bucket.to_string(), endpoint.to_string())));
+        self
+    }
+
+    /// For an `s3://` store, checks that its bucket exists ([`Error::NoBucket`] if not); other
+    /// stores have nothing to check. One listing request. Commands call it first: some
+    /// servers create a bucket on the first write to it, so a typo in a bucket name would
+    /// otherwise scatter objects into a new bucket instead of failing.
+    pub async fn check_bucket(&self) -> Result<()> {
+        let Some(bucket) = &self.bucket else {
+            return Ok(());
+        };
+        match self.inner.list(None).next().await {
+            Some(Err(e)) if bucket_missing(&e) => Err(Error::NoBucket {
+                bucket: bucket.0.clone(),
+                endpoint: bucket.1.clone(),
+            }),
+            Some(Err(e)) => Err(Error::backend("list", "", e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// `err`, or [`Error::NoBucket`] when it is a missing object of an S3 store whose bucket
+    /// does not exist: S3 answers both with 404, and only a listing tells them apart.
+    async fn explain(&self, err: Error) -> Error {
+        let (Error::NotFound { .. }, Some(bucket)) = (&err, &self.bucket) else {
+            return err;
+        };
+        match self.inner.list(None).next().await {
+            Some(Err(e)) if bucket_missing(&e) => Error::NoBucket {
+                bucket: bucket.0.clone(),
+                endpoint: bucket.1.clone(),
+            },
+            _ => err,
+        }
+    }
+
+    /// `err` from an operation on `key`, naming a missing bucket as one.
+    async fn backend_error(&self, op: &'static str, key: &str, e: object_store::Error) -> Error {
+        if self.bucket.is_some() && bucket_missing(&e) {
+            return self
+                .explain(Error::NotFound {
+                    key: key.to_string(),
+                })
+                .await;
+        }
+        self.explain(Error::backend(op, key, e)).await
     }
 
     /// The URL the store was built from (it never holds credentials).
@@ -133,21 +197,19 @@ impl Store {
     /// Writes `bytes` under `key`, replacing any object there.
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<()> {
         let path = object_path(key)?;
-        self.inner
-            .put(&path, bytes.into())
-            .await
-            .map_err(|e| Error::backend("write", key, e))?;
-        Ok(())
+        match self.inner.put(&path, bytes.into()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.backend_error("write", key, e).await),
+        }
     }
 
     /// Reads the object under `key`; [`Error::NotFound`] if there is none.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let path = object_path(key)?;
-        let result = self
-            .inner
-            .get(&path)
-            .await
-            .map_err(|e| Error::backend("read", key, e))?;
+        let result = match self.inner.get(&path).await {
+            Ok(result) => result,
+            Err(e) => return Err(self.backend_error("read", key, e).await),
+        };
         result
             .bytes()
             .await
@@ -187,7 +249,7 @@ impl Store {
         match first {
             None => Ok(false),
             Some(Ok(_)) => Ok(true),
-            Some(Err(e)) => Err(Error::backend("list", prefix, e)),
+            Some(Err(e)) => Err(self.backend_error("list", prefix, e).await),
         }
     }
 
@@ -195,8 +257,19 @@ impl Store {
     pub async fn exists(&self, key: &str) -> Result<bool> {
         match self.inner.head(&object_path(key)?).await {
             Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(Error::backend("stat", key, e)),
+            Err(object_store::Error::NotFound { .. }) if self.bucket.is_none() => Ok(false),
+            Err(object_store::Error::NotFound { .. }) => {
+                match self
+                    .explain(Error::NotFound {
+                        key: key.to_string(),
+                    })
+                    .await
+                {
+                    e @ Error::NoBucket { .. } => Err(e),
+                    _ => Ok(false),
+                }
+            }
+            Err(e) => Err(self.backend_error("stat", key, e).await),
         }
     }
 
@@ -204,7 +277,7 @@ impl Store {
     /// `a/bc`), sorted by key.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let prefix_path = prefix_path(prefix)?;
-        let mut out: Vec<ObjectInfo> = self
+        let listed: std::result::Result<Vec<ObjectInfo>, _> = self
             .inner
             .list(prefix_path.as_ref())
             .map_ok(|meta| ObjectInfo {
@@ -212,8 +285,11 @@ impl Store {
                 size: meta.size,
             })
             .try_collect()
-            .await
-            .map_err(|e| Error::backend("list", prefix, e))?;
+            .await;
+        let mut out = match listed {
+            Ok(out) => out,
+            Err(e) => return Err(self.backend_error("list", prefix, e).await),
+        };
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
@@ -260,31 +336,60 @@ impl Store {
             .map_err(|e| Error::backend("delete", prefix, e))
     }
 
-    /// Uploads every file below `dir` to `prefix/<relative path>`, `concurrency` at a time.
-    /// Calls `progress(files_done, files_total)` as files complete; returns the file count.
+    /// Uploads the images below `dir` to `prefix/<relative path>`, `concurrency` at a time,
+    /// following symlinks to files and folders ([`folder::walk`]). With `all_files`, every
+    /// file is uploaded; otherwise only images ([`folder::skip_reason`]), as the workflow
+    /// reads them. Calls `progress(files_done, files_total)` as files complete; returns what
+    /// was uploaded and what was skipped, and why.
     pub async fn upload_dir(
         &self,
         dir: &Path,
         prefix: &str,
         concurrency: usize,
+        all_files: bool,
         progress: &(dyn Fn(usize, usize) + Sync),
-    ) -> Result<usize> {
-        let files = files_below(dir)?;
+    ) -> Result<Upload> {
+        self.check_bucket().await?;
+        let walk_dir = dir.to_path_buf();
+        let walked = tokio::task::spawn_blocking(move || folder::walk(&walk_dir))
+            .await
+            .map_err(|e| Error::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        let mut summary = Upload {
+            uploaded: 0,
+            skipped: walked.unfollowed,
+        };
+        let mut files = Vec::with_capacity(walked.files.len());
+        for found in walked.files {
+            match folder::skip_reason(&found.rel) {
+                Some(why) if !all_files => summary.skipped.push((found.rel, why)),
+                _ => files.push(found),
+            }
+        }
+        summary.skipped.sort();
         let total = files.len();
         let prefix = prefix.trim_matches('/');
         let done = std::sync::atomic::AtomicUsize::new(0);
-        futures::stream::iter(files.into_iter().map(|(path, rel)| {
+        futures::stream::iter(files.into_iter().map(|found| {
             let key = if prefix.is_empty() {
-                rel
+                found.rel
             } else {
-                format!("{prefix}/{rel}")
+                format!("{prefix}/{}", found.rel)
             };
             let done = &done;
             async move {
-                let bytes = tokio::fs::read(&path).await.map_err(|source| Error::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+                let bytes = tokio::fs::read(&found.path)
+                    .await
+                    .map_err(|source| Error::Io {
+                        path: found.path.clone(),
+                        source,
+                    })?;
                 self.put(&key, bytes.into()).await?;
                 progress(
                     done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
@@ -296,37 +401,18 @@ impl Store {
         .buffer_unordered(concurrency.max(1))
         .try_collect::<()>()
         .await?;
-        Ok(total)
+        summary.uploaded = total;
+        Ok(summary)
     }
 }
 
-/// Files below `dir`, with their `/`-separated paths relative to it, sorted.
-fn files_below(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>> {
-    if !dir.is_dir() {
-        return Err(Error::Io {
-            path: dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
-        });
-    }
-    let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|e| Error::Io {
-            path: e.path().unwrap_or(dir).to_path_buf(),
-            source: e
-                .into_io_error()
-                .unwrap_or_else(|| std::io::Error::other("file system loop")),
-        })?;
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        let rel: Vec<_> = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect();
-        files.push((entry.path().to_path_buf(), rel.join("/")));
-    }
-    Ok(files)
+/// What [`Store::upload_dir`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// Files uploaded.
+    pub uploaded: usize,
+    /// Files (or symlinks) not uploaded, by relative path, with why; sorted.
+    pub skipped: Vec<(String, folder::Skip)>,
 }
 
 /// Keys whose file in a `file://` store is the key itself: no percent-encoding in play and
@@ -342,57 +428,85 @@ fn plain_key(key: &str) -> bool {
 }
 
 /// The keys below `prefix` of a `file://` store, read straight from its directory: one
-/// `readdir` per folder and no `stat` per file, where `object_store` makes three. `None`
-/// when a name is not a [`plain_key`] segment or an entry is a symlink (or of unknown type):
-/// the caller then lists through `object_store`, whose rules for those cases apply.
+/// `readdir` per folder and no `stat` per file, where `object_store` makes three. Symlinks
+/// to files and folders are followed, as `object_store` does, but a symlink to a folder
+/// that is already being walked (a cycle) is not, and a dangling one lists nothing: where
+/// `object_store` fails on a cycle, this lists every file once. `None` when a name is not
+/// a [`plain_key`] segment (or of unknown type): the caller then lists through
+/// `object_store`, whose rules for those names apply.
 fn list_local(root: &std::path::Path, prefix: &str) -> Result<Option<Vec<String>>> {
     let mut keys = Vec::new();
-    let mut pending = vec![prefix.to_string()];
-    while let Some(dir) = pending.pop() {
-        let path = root.join(&dir);
-        let entries = match std::fs::read_dir(&path) {
-            Ok(entries) => entries,
-            // A missing folder, or a file in its place, lists nothing, as in `object_store`.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                continue;
-            }
-            Err(source) => return Err(Error::Io { path, source }),
+    let path = root.join(prefix);
+    let real = match path.canonicalize() {
+        Ok(real) => real,
+        // A missing folder lists nothing, as in `object_store`.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(keys)),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    let complete = list_local_into(prefix, &path, &mut vec![real], &mut keys)?;
+    Ok(complete.then_some(keys))
+}
+
+/// Lists folder `dir` (key prefix `prefix`) into `keys`; `ancestors` are the real paths of
+/// it and the folders above it. Returns `false` at a name [`list_local`] leaves to
+/// `object_store`.
+fn list_local_into(
+    prefix: &str,
+    dir: &std::path::Path,
+    ancestors: &mut Vec<std::path::PathBuf>,
+    keys: &mut Vec<String>,
+) -> Result<bool> {
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { path, source }
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // A file in the folder's place lists nothing, as in `object_store`.
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(true),
+        Err(source) => return Err(io(dir)(source)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            return Ok(false);
         };
-        for entry in entries {
-            let entry = entry.map_err(|source| Error::Io {
-                path: path.clone(),
-                source,
-            })?;
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-                return Ok(None);
-            };
-            let key = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
-            if !plain_key(&key) {
-                return Ok(None);
-            }
-            let file_type = entry.file_type().map_err(|source| Error::Io {
-                path: entry.path(),
-                source,
-            })?;
-            if file_type.is_dir() {
-                pending.push(key);
-            } else if file_type.is_file() {
-                keys.push(key);
-            } else {
-                return Ok(None);
+        let key = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if !plain_key(&key) {
+            return Ok(false);
+        }
+        let path = entry.path();
+        let mut file_type = entry.file_type().map_err(io(&path))?;
+        if file_type.is_symlink() {
+            match std::fs::metadata(&path) {
+                Ok(meta) => file_type = meta.file_type(),
+                // Dangling: nothing to read, and `object_store` lists nothing for it either.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(io(&path)(source)),
             }
         }
+        if file_type.is_dir() {
+            let real = path.canonicalize().map_err(io(&path))?;
+            if ancestors.contains(&real) {
+                continue;
+            }
+            ancestors.push(real);
+            let complete = list_local_into(&key, &path, ancestors, keys)?;
+            ancestors.pop();
+            if !complete {
+                return Ok(false);
+            }
+        } else if file_type.is_file() {
+            keys.push(key);
+        } else {
+            return Ok(false);
+        }
     }
-    Ok(Some(keys))
+    Ok(true)
 }
 
 /// Reads objects of a `file://` store straight from its directory (see
@@ -415,6 +529,18 @@ impl LocalReader {
             Err(source) => Err(Error::Io { path, source }),
         }
     }
+}
+
+/// Whether an S3 error says the bucket does not exist (`NoSuchBucket`, which `object_store`
+/// reports as a missing object or as a generic error, depending on the operation).
+fn bucket_missing(e: &object_store::Error) -> bool {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text.contains("NoSuchBucket")
 }
 
 fn object_path(key: &str) -> Result<ObjectPath> {
@@ -470,26 +596,39 @@ mod tests {
         let src = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(src.path().join("3")).unwrap();
         std::fs::write(src.path().join("3/a.png"), b"a").unwrap();
+        std::fs::write(src.path().join("3/.DS_Store"), b"d").unwrap();
         std::fs::write(src.path().join("top.txt"), b"t").unwrap();
         let dst = tempfile::tempdir().unwrap();
         let url = url::Url::from_directory_path(dst.path()).unwrap();
         let store = Store::from_url(url.as_str()).unwrap();
-        let n = store
-            .upload_dir(src.path(), "/data/", 4, &|_, _| {})
+        let up = store
+            .upload_dir(src.path(), "/data/", 4, false, &|_, _| {})
             .await
             .unwrap();
-        assert_eq!(n, 2);
-        let keys = store.keys("data").await.unwrap();
-        assert_eq!(keys, ["data/3/a.png", "data/top.txt"]);
+        assert_eq!(up.uploaded, 1);
+        assert_eq!(
+            up.skipped,
+            [
+                ("3/.DS_Store".to_string(), folder::Skip::Hidden),
+                ("top.txt".to_string(), folder::Skip::NotImage)
+            ]
+        );
+        assert_eq!(store.keys("data").await.unwrap(), ["data/3/a.png"]);
         assert_eq!(
             std::fs::read(dst.path().join("data/3/a.png")).unwrap(),
             b"a"
         );
+        // Every file, when asked.
+        let up = store
+            .upload_dir(src.path(), "all", 4, true, &|_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((up.uploaded, up.skipped.len()), (3, 0));
     }
 
-    /// A local store lists plain names from its directory and anything else (names
-    /// `object_store` encodes or hides, symlinks) through `object_store`: either way
-    /// `keys` agrees with `list`.
+    /// A local store lists plain names from its directory (following symlinks) and
+    /// anything else (names `object_store` encodes or hides) through `object_store`: either
+    /// way `keys` agrees with `list`.
     #[tokio::test]
     async fn local_keys_agree_with_object_store() {
         let dir = tempfile::tempdir().unwrap();
@@ -526,7 +665,11 @@ mod tests {
         assert_eq!(fast.len(), 3);
         assert_eq!(list_local(root, "odd").unwrap(), None);
         #[cfg(unix)]
-        assert_eq!(list_local(root, "linked").unwrap(), None);
+        assert_eq!(
+            list_local(root, "linked").unwrap().unwrap().len(),
+            2,
+            "both paths to t.png"
+        );
         for prefix in [
             "plain",
             "plain/",
@@ -548,6 +691,27 @@ mod tests {
         assert_eq!(
             store.keys("plain").await.unwrap(),
             ["plain/10/c.png", "plain/3/a.png", "plain/3/b.png"]
+        );
+    }
+
+    /// A symlink cycle in a local store lists every file once (where `object_store` fails),
+    /// and a symlinked class folder lists its files.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn local_keys_follow_symlinks_and_stop_at_cycles() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        std::fs::create_dir_all(root.join("data/a")).unwrap();
+        std::fs::create_dir_all(dir.path().join("outside")).unwrap();
+        std::fs::write(root.join("data/a/1.png"), b"1").unwrap();
+        std::fs::write(dir.path().join("outside/2.png"), b"2").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside"), root.join("data/b")).unwrap();
+        std::os::unix::fs::symlink(root.join("data"), root.join("data/a/up")).unwrap();
+        let url = url::Url::from_directory_path(&root).unwrap();
+        let store = Store::from_url(url.as_str()).unwrap();
+        assert_eq!(
+            store.keys("data").await.unwrap(),
+            ["data/a/1.png", "data/b/2.png"]
         );
     }
 

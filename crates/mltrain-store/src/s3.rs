@@ -131,6 +131,23 @@ impl S3Settings {
         })
     }
 
+    /// The endpoint for messages: its URL, or AWS S3 and the region.
+    pub fn describe_endpoint(&self) -> String {
+        match &self.endpoint {
+            // Credentials have no place in an endpoint; if someone put them there, they
+            // still stay out of messages.
+            Some(endpoint) => match url::Url::parse(endpoint) {
+                Ok(mut url) => {
+                    let _ = url.set_username("");
+                    let _ = url.set_password(None);
+                    url.as_str().trim_end_matches('/').to_string()
+                }
+                Err(_) => endpoint.clone(),
+            },
+            None => format!("AWS S3 ({})", self.region),
+        }
+    }
+
     /// Builds the `object_store` client: path-style addressing, retries with backoff, plain
     /// HTTP only to a local endpoint (see the module docs).
     pub fn build(&self) -> Result<Arc<dyn ObjectStore>, SettingsError> {

@@ -323,6 +323,32 @@ where
     }
 }
 
+/// The errors of a fan-out stage as one: when every function failed on bad images, one
+/// error naming all of them, so the user fixes the data in one go; otherwise the first.
+fn merge_bad_images(errors: Vec<Error>) -> Error {
+    let all_bad_images = errors.iter().all(
+        |e| matches!(e, Error::Stage { source, .. } if matches!(**source, Error::BadImages { .. })),
+    );
+    if !all_bad_images {
+        return errors
+            .into_iter()
+            .next()
+            .expect("a failed stage has an error");
+    }
+    let mut bad = Vec::new();
+    for e in errors {
+        if let Error::Stage { source, .. } = e {
+            if let Error::BadImages { bad: some } = *source {
+                bad.extend(some);
+            }
+        }
+    }
+    // Each function that failed also names the bad test images: once is enough.
+    bad.sort();
+    bad.dedup();
+    Error::BadImages { bad }.in_stage("pca")
+}
+
 async fn execute<F: Functions>(
     functions: &F,
     params: &Params,
@@ -360,7 +386,7 @@ async fn execute<F: Functions>(
 
     let t = Instant::now();
     progress.stage_started(Stage::Pca, params.num_pca);
-    let mut pcas: Vec<PcaOutput> =
+    let results: Vec<Result<PcaOutput>> =
         // Owned items: a closure taking borrowed ones makes the driver's future not `Send`
         // (the compiler cannot prove the borrow for every lifetime).
         futures::stream::iter(part.partitions.clone().into_iter().enumerate().map(|(index, key_list)| {
@@ -385,8 +411,16 @@ async fn execute<F: Functions>(
             }
         }))
         .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
+        // Every function runs to its end, so that bad images are named all at once.
+        .collect()
+        .await;
+    let (pcas, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if !errors.is_empty() {
+        return Err(merge_bad_images(
+            errors.into_iter().filter_map(Result::err).collect(),
+        ));
+    }
+    let mut pcas: Vec<PcaOutput> = pcas.into_iter().filter_map(Result::ok).collect();
     pcas.sort_by_key(|p| p.index);
     times.pca = t.elapsed().as_secs_f64();
     progress.stage_finished(Stage::Pca, times.pca);
@@ -462,6 +496,46 @@ mod tests {
     use super::*;
 
     fn assert_send<T: Send>(_: &T) {}
+
+    fn bad_in(stage: &str, keys: &[&str]) -> Error {
+        Error::BadImages {
+            bad: keys
+                .iter()
+                .map(|k| (k.to_string(), "junk".into()))
+                .collect(),
+        }
+        .in_stage(stage)
+    }
+
+    /// Bad images found by several functions (and the test images each of them checked)
+    /// become one error naming each once; any other failure is reported as it is.
+    #[test]
+    fn bad_images_of_a_fan_out_are_merged() {
+        let merged = merge_bad_images(vec![
+            bad_in("pca-0", &["d/a/1.png", "d/t/9.png"]),
+            bad_in("pca-1", &["d/b/2.png", "d/t/9.png"]),
+        ]);
+        let Error::Stage { stage, source } = merged else {
+            panic!("{merged:?}")
+        };
+        assert_eq!(stage, "pca");
+        let Error::BadImages { bad } = *source else {
+            panic!("{source:?}")
+        };
+        let keys: Vec<&str> = bad.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["d/a/1.png", "d/b/2.png", "d/t/9.png"]);
+
+        let other = Error::Task {
+            stage: "pca",
+            reason: "died".into(),
+        }
+        .in_stage("pca-1");
+        let first = merge_bad_images(vec![bad_in("pca-0", &["d/a/1.png"]), other]);
+        assert!(
+            matches!(first, Error::Stage { ref stage, .. } if stage == "pca-0"),
+            "{first:?}"
+        );
+    }
 
     /// Servers spawn the driver on a multi-threaded runtime: its futures must be `Send`.
     #[test]

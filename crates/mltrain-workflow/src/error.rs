@@ -13,6 +13,16 @@ pub enum Error {
     #[error("no objects under `{prefix}` in {store}")]
     EmptyPrefix { prefix: String, store: String },
 
+    /// Objects under a prefix, but none of them an image.
+    #[error(
+        "no images under `{prefix}` in {store}: {skipped} files skipped (hidden, or not .png, .jpg or .jpeg)"
+    )]
+    NoImages {
+        prefix: String,
+        store: String,
+        skipped: usize,
+    },
+
     /// An object directly under the prefix, outside any class folder.
     #[error("`{key}` is not inside a class folder: images must be at {prefix}/<class>/<file>")]
     NotInClassFolder { key: String, prefix: String },
@@ -44,6 +54,11 @@ pub enum Error {
         #[source]
         source: mltrain_core::Error,
     },
+
+    /// Objects with an image extension that cannot be used as images: every one a stage
+    /// found, `(key, why)`, so one run names them all.
+    #[error("{}", bad_images_message(bad))]
+    BadImages { bad: Vec<(String, String)> },
 
     /// A stored intermediate object or model is damaged, foreign or of another version.
     #[error("object `{key}` is damaged, foreign or of another version")]
@@ -118,13 +133,15 @@ impl Error {
         match self {
             Error::InvalidArgument { .. }
             | Error::EmptyPrefix { .. }
+            | Error::NoImages { .. }
             | Error::NotInClassFolder { .. }
             | Error::OneClass { .. }
             | Error::TooFewImages { .. }
             | Error::TooManyImages { .. }
             | Error::UnknownTestClass { .. }
             | Error::OverBudget { .. }
-            | Error::Image { .. } => true,
+            | Error::Image { .. }
+            | Error::BadImages { .. } => true,
             Error::Compute { source, .. } => matches!(
                 source,
                 mltrain_core::Error::InvalidParameter { .. }
@@ -132,7 +149,9 @@ impl Error {
             ),
             Error::Store(e) => matches!(
                 e,
-                mltrain_store::Error::InvalidUrl { .. } | mltrain_store::Error::InvalidKey { .. }
+                mltrain_store::Error::InvalidUrl { .. }
+                    | mltrain_store::Error::InvalidKey { .. }
+                    | mltrain_store::Error::NoBucket { .. }
             ),
             Error::Stage { source, .. } => source.is_bad_input(),
             Error::Remote { bad_input, .. } => *bad_input,
@@ -152,6 +171,15 @@ impl Error {
         }
     }
 
+    /// Whether the cause is images that do not decode (which `--skip-invalid` leaves out).
+    pub fn bad_images(&self) -> bool {
+        match self {
+            Error::BadImages { .. } => true,
+            Error::Stage { source, .. } => source.bad_images(),
+            _ => false,
+        }
+    }
+
     pub(crate) fn in_stage(self, stage: impl Into<String>) -> Self {
         match self {
             e @ Error::Stage { .. } => e,
@@ -161,6 +189,29 @@ impl Error {
             },
         }
     }
+}
+
+/// How many bad images an error lists before it only counts the rest.
+pub const LISTED_BAD_IMAGES: usize = 20;
+
+fn bad_images_message(bad: &[(String, String)]) -> String {
+    let mut text = format!(
+        "{} image{} cannot be used (fix or remove {}, or pass --skip-invalid to train without {}):",
+        bad.len(),
+        if bad.len() == 1 { "" } else { "s" },
+        if bad.len() == 1 { "it" } else { "them" },
+        if bad.len() == 1 { "it" } else { "them" },
+    );
+    for (key, why) in bad.iter().take(LISTED_BAD_IMAGES) {
+        text.push_str(&format!("\n    `{key}`: {why}"));
+    }
+    if bad.len() > LISTED_BAD_IMAGES {
+        text.push_str(&format!(
+            "\n    ... and {} more",
+            bad.len() - LISTED_BAD_IMAGES
+        ));
+    }
+    text
 }
 
 /// Result with the workflow's [`Error`].

@@ -56,6 +56,17 @@ impl RunLayout {
         format!("{}/params.json", self.dir())
     }
 
+    /// What partition noticed about the data: skipped files and warnings
+    /// ([`crate::notes::DataNotes`], JSON).
+    pub fn partition_notes(&self) -> String {
+        format!("{}/partition/notes.json", self.dir())
+    }
+
+    /// The images PCA function `pca` left out with `--skip-invalid` (JSON).
+    pub fn invalid(&self, pca: usize) -> String {
+        format!("{}/pca-{pca}/invalid.json", self.dir())
+    }
+
     pub fn report(&self) -> String {
         format!("{}/validation/report.json", self.dir())
     }

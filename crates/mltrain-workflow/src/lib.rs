@@ -32,6 +32,7 @@ pub mod driver;
 pub mod error;
 pub mod layout;
 pub mod memory;
+pub mod notes;
 pub mod objects;
 pub mod params;
 pub mod report;

@@ -56,6 +56,10 @@ pub struct Params {
     pub num_pca: usize,
     /// Number of random forests (at least `num_pca`).
     pub num_rf: usize,
+    /// Leave out images that do not decode (listing them in the report) instead of
+    /// refusing the data.
+    #[serde(default)]
+    pub skip_invalid: bool,
     pub test: TestSplit,
     /// PCA components kept.
     pub components: usize,
@@ -77,6 +81,7 @@ impl Default for Params {
             prefix: DEFAULT_PREFIX.into(),
             num_pca: 2,
             num_rf: 8,
+            skip_invalid: false,
             test: TestSplit::Holdout(0.2),
             components: 10,
             trees: 100,

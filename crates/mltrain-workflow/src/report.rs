@@ -59,6 +59,10 @@ pub struct Report {
     pub forests: usize,
     pub model_key: String,
     pub report_key: String,
+    /// Files skipped as not images, images left out with `--skip-invalid`, and warnings
+    /// about the classes.
+    #[serde(default, skip_serializing_if = "crate::notes::DataNotes::is_empty")]
+    pub data: crate::notes::DataNotes,
 }
 
 /// Reports written before the size was recorded read it as 0x0.

@@ -251,10 +251,11 @@ async fn bad_data_is_refused_with_the_culprit_named() {
     let big = mltrain_dataset::encode_png(30, 30, &[0; 900]).unwrap();
     store.put("train/5/zz-big.png", big.into()).await.unwrap();
     match root(run(params("train", 2, 2)).await) {
-        Error::Image {
-            key,
-            source: mltrain_core::Error::ImageSize { .. },
-        } => assert_eq!(key, "train/5/zz-big.png"),
+        Error::BadImages { bad } => {
+            assert_eq!(bad.len(), 1, "{bad:?}");
+            assert_eq!(bad[0].0, "train/5/zz-big.png");
+            assert!(bad[0].1.contains("30x30"), "{bad:?}");
+        }
         other => panic!("{other:?}"),
     }
     // With --resize the odd one is resized and the run completes.
@@ -275,8 +276,8 @@ async fn bad_data_is_refused_with_the_culprit_named() {
 }
 
 /// From a local directory, PCA functions read each image as they decode it: an image that
-/// vanished after partition listed it fails its function with the image's key named, as a
-/// missing object, not as a decode error.
+/// vanished after partition listed it fails its function with the image's key named, as
+/// one gone from the store, not as a decode error.
 #[tokio::test]
 async fn an_image_gone_after_partition_is_named() {
     use mltrain_workflow::stages::{PcaInput, pca};
@@ -302,8 +303,13 @@ async fn an_image_gone_after_partition_is_named() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(&err, Error::Store(mltrain_store::Error::NotFound { key }) if key == victim),
-        "{err:?}"
-    );
+    // Gone, not undecodable: the reason says so, and that a new run lists the data again.
+    match &err {
+        Error::BadImages { bad } => {
+            assert_eq!(bad.len(), 1, "{bad:?}");
+            assert_eq!(&bad[0].0, victim);
+            assert!(bad[0].1.starts_with("no longer in the store"), "{bad:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

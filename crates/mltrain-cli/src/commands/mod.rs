@@ -90,6 +90,10 @@ pub fn backend(
                 BadInput("--function-url and --functions-url need --backend http".into()).into(),
             );
         }
+        // In this process a stage cannot be stopped midway, so there is no timeout to apply.
+        if http.timeout.is_some() {
+            return Err(BadInput("--timeout needs --backend http".into()).into());
+        }
         return Ok(Backend::Local(Local { ctx }));
     }
     let mut endpoints = match &http.functions_url {
@@ -108,11 +112,13 @@ pub fn backend(
         ))
         .into());
     }
+    let defaults = ClientConfig::default();
     let config = ClientConfig {
-        timeout: Duration::from_secs(http.timeout.max(1)),
-        attempts: http.attempts.max(1),
+        timeout: http
+            .timeout
+            .map_or(defaults.timeout, |secs| Duration::from_secs(secs.max(1))),
         concurrency: concurrency.max(1),
-        ..ClientConfig::default()
+        ..defaults
     };
     let functions =
         HttpFunctions::new(endpoints, config).context("cannot build the HTTP client")?;

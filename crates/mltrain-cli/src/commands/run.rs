@@ -8,8 +8,10 @@ use mltrain_workflow::driver;
 use mltrain_workflow::params::{DEFAULT_PREFIX, Params, TestSplit};
 use mltrain_workflow::report::Report;
 
-use crate::cli::{Global, RunArgs};
+use crate::cli::{BackendKind, Global, RunArgs};
+use crate::exit::{BadInput, Interrupted};
 use crate::progress::Bars;
+use mltrain_workflow::notes::DataNotes;
 
 /// Digits in the default data set, "mnist-images-2k".
 const DEFAULT_DIGITS: usize = 2000;
@@ -20,7 +22,8 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         prefix: args.prefix.trim_matches('/').to_string(),
         num_pca: args.num_pca,
         num_rf: args.num_rf,
-        test: match args.test {
+        skip_invalid: args.skip_invalid,
+        test: match args.test.clone() {
             Some(prefix) => TestSplit::Prefix(prefix.trim_matches('/').to_string()),
             None => TestSplit::Holdout(args.holdout),
         },
@@ -33,6 +36,9 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         channels: args.channels.into(),
     };
     params.check()?;
+    if let Some(run_id) = &args.resume {
+        refuse_options_resume_cannot_apply(&args.given, run_id)?;
+    }
     let backend = super::backend(
         args.backend,
         &args.http,
@@ -45,8 +51,10 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
 
     let options = driver::Options {
         concurrency: args.concurrency,
+        attempts: args.attempts.max(1),
         ..driver::Options::default()
     };
+    let resume_command = resume_command(global, &args, args.resume.as_deref().unwrap_or(&run_id));
 
     // One thread drives the stages: their CPU work runs on rayon's and the runtime's
     // blocking threads, and idle async workers would only compete with them for the cores
@@ -60,24 +68,38 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = rt.block_on(async {
+    let work = async {
+        store.check_bucket().await?;
         if let Some(run_id) = &args.resume {
             // The run's own parameters (recorded by its partition stage) apply, not these.
             return driver::resume(&backend, &store, run_id, &options, &bars)
                 .await
-                .context(format!(
-                    "resuming run {run_id} failed; nothing was published"
-                ));
+                .map_err(|e| failed(e, &format!("resuming run {run_id}"), &resume_command));
         }
         if params.prefix == DEFAULT_PREFIX {
             seed_default_data(&store, &bars).await?;
         }
         driver::run_with(&backend, &params, &run_id, &options, &bars)
             .await
-            .context(format!(
-                "run {run_id} failed; nothing was published (finish it with --resume {run_id})"
-            ))
-    })?;
+            .map_err(|e| failed(e, &format!("run {run_id}"), &resume_command))
+    };
+    let report = rt.block_on(async {
+        tokio::select! {
+            report = work => report,
+            _ = tokio::signal::ctrl_c() => {
+                let id = args.resume.as_deref().unwrap_or(&run_id);
+                Err(interrupted(&store, id, &resume_command).await)
+            }
+        }
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            // Stages still running on blocking threads must not hold the exit up.
+            rt.shutdown_background();
+            return Err(e);
+        }
+    };
     // Every task has finished: let the worker threads go with the process instead of
     // joining them (half a millisecond of a 2k run).
     rt.shutdown_background();
@@ -88,7 +110,159 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     } else {
         print_summary(&mut out, &report, store.url())?;
     }
+    print_notes(&report.data);
     Ok(())
+}
+
+/// The options --resume may take: they change how the run is carried out, not its model.
+const RESUMABLE: &[&str] = &[
+    "store",
+    "resume",
+    "json",
+    "concurrency",
+    "attempts",
+    "backend",
+    "function_url",
+    "functions_url",
+    "timeout",
+    "memory_budget",
+];
+
+/// Refuses, naming it, any option given with --resume that would change the run's model:
+/// a resumed run keeps the parameters it was started with, so it cannot apply them.
+fn refuse_options_resume_cannot_apply(given: &[String], run_id: &str) -> Result<()> {
+    let refused: Vec<String> = given
+        .iter()
+        .filter(|id| !RESUMABLE.contains(&id.as_str()))
+        .map(|id| match id.as_str() {
+            "prefix" | "num_pca" | "num_rf" => id.to_uppercase(),
+            other => format!("--{}", other.replace('_', "-")),
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(BadInput(format!(
+        "{} cannot be used with --resume: run {run_id} keeps the parameters it was started with \
+         ({}); start a new run to change {}",
+        refused.join(", "),
+        mltrain_workflow::layout::RunLayout::new(run_id).params(),
+        if refused.len() == 1 { "it" } else { "them" }
+    ))
+    .into())
+}
+
+/// The command that finishes this run: the same store and backend, and `--resume ID`.
+fn resume_command(global: &Global, args: &RunArgs, run_id: &str) -> String {
+    let mut words = vec!["mltrain".to_string()];
+    if let Some(store) = &global.store {
+        words.extend(["--store".into(), shell_quote(store)]);
+    }
+    words.extend(["run".into(), "--resume".into(), run_id.to_string()]);
+    if args.backend == BackendKind::Http {
+        words.extend(["--backend".into(), "http".into()]);
+        if let Some(base) = &args.http.functions_url {
+            words.extend(["--functions-url".into(), shell_quote(base)]);
+        }
+        for spec in &args.http.function_url {
+            words.extend(["--function-url".into(), shell_quote(spec)]);
+        }
+    }
+    if args.json {
+        words.push("--json".into());
+    }
+    words.join(" ")
+}
+
+/// `word`, quoted for a POSIX shell when it needs to be.
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,@%+".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The error of a failed run, saying whether resuming can help: it can when the machinery
+/// failed (a store, a transport, a crashed function), not when the input is bad, since a
+/// resumed run keeps its input.
+fn failed(e: mltrain_workflow::Error, what: &str, resume_command: &str) -> anyhow::Error {
+    let advice = if e.is_bad_input() {
+        match e.bad_images() {
+            true => "fix or remove the images, or pass --skip-invalid, and start a new run (resuming keeps the same input)".to_string(),
+            false => "fix the input and start a new run (resuming keeps the same input)".to_string(),
+        }
+    } else {
+        format!("once the cause is fixed, finish it with: {resume_command}")
+    };
+    anyhow::Error::new(e).context(format!("{what} failed; nothing was published; {advice}"))
+}
+
+/// What Ctrl-C prints: the run id and the exact command that finishes the run, if the run
+/// got far enough to be resumed.
+async fn interrupted(store: &Store, run_id: &str, resume_command: &str) -> anyhow::Error {
+    let params = mltrain_workflow::layout::RunLayout::new(run_id).params();
+    // A slow store must not keep an interrupted process waiting long.
+    let recorded = tokio::time::timeout(std::time::Duration::from_secs(3), store.exists(&params))
+        .await
+        .map_or(true, |r| r.unwrap_or(true));
+    let message = if recorded {
+        format!(
+            "interrupted: run {run_id} stopped; nothing was published\nfinish it with: {resume_command}"
+        )
+    } else {
+        format!(
+            "interrupted: run {run_id} stopped before it recorded its parameters; nothing was published, and there is nothing to resume: start it again"
+        )
+    };
+    Interrupted(message).into()
+}
+
+/// Skipped files, left-out images and warnings, on stderr (stdout may be the JSON report).
+fn print_notes(notes: &DataNotes) {
+    for skipped in &notes.skipped {
+        let shown: Vec<&str> = skipped.keys.iter().take(5).map(String::as_str).collect();
+        let more = skipped.count - shown.len();
+        eprintln!(
+            "skipped {} file{}, {}: {}{}",
+            skipped.count,
+            if skipped.count == 1 { "" } else { "s" },
+            skipped.reason,
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more (see the report)")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if !notes.invalid.is_empty() {
+        eprintln!(
+            "left out {} image{} that do not decode (--skip-invalid):",
+            notes.invalid.len(),
+            if notes.invalid.len() == 1 { "" } else { "s" }
+        );
+        for bad in notes
+            .invalid
+            .iter()
+            .take(mltrain_workflow::notes::LISTED_KEYS)
+        {
+            eprintln!("    `{}`: {}", bad.key, bad.reason);
+        }
+        if notes.invalid.len() > mltrain_workflow::notes::LISTED_KEYS {
+            eprintln!(
+                "    ... and {} more (see the report)",
+                notes.invalid.len() - mltrain_workflow::notes::LISTED_KEYS
+            );
+        }
+    }
+    for warning in &notes.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// Writes the bundled "mnist-images-2k" digits to the default prefix if it is empty, so that
@@ -148,7 +322,46 @@ fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Resu
         r.stages.partition, r.stages.pca, r.stages.rf, r.stages.validation
     )?;
     writeln!(out, "total      {:.3}s", r.total_seconds)?;
+    if r.data.skipped_files() > 0 || !r.data.invalid.is_empty() {
+        writeln!(
+            out,
+            "skipped    {} files that are not images, {} images that do not decode",
+            r.data.skipped_files(),
+            r.data.invalid.len()
+        )?;
+    }
     writeln!(out, "model      {}", r.model_key)?;
     writeln!(out, "report     {}", r.report_key)?;
     writeln!(out, "store      {store}")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_commands_quote_what_a_shell_would_split() {
+        assert_eq!(shell_quote("file:///tmp/store/"), "file:///tmp/store/");
+        assert_eq!(shell_quote("/my data/store"), "'/my data/store'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn resume_names_every_option_it_refuses() {
+        let given = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(
+            refuse_options_resume_cannot_apply(&given(&["resume", "json", "attempts"]), "r")
+                .is_ok()
+        );
+        let err =
+            refuse_options_resume_cannot_apply(&given(&["resume", "num_pca", "max_depth"]), "r")
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("NUM_PCA, --max-depth cannot be used with --resume"),
+            "{err}"
+        );
+    }
 }

@@ -84,7 +84,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Fetches and decodes the images of `list`, as levels (a byte per pixel and channel, with
-/// the list's channels), naming the first bad key.
+/// the list's channels), naming every bad key ([`Error::BadImages`]), not only the first.
 ///
 /// From a local directory, each decoding task reads its own files as it goes, so reading
 /// overlaps decoding; from other stores, every object is fetched (concurrently) first.
@@ -110,7 +110,15 @@ async fn load_images(
             .await?
         }
         None => {
-            let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
+            let bytes = match ctx.store.get_many(&keys, ctx.io_concurrency).await {
+                Ok(bytes) => bytes,
+                Err(mltrain_store::Error::NotFound { key }) => {
+                    return Err(Error::BadImages {
+                        bad: vec![(key, GONE.into())],
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            };
             blocking(stage, move || {
                 fetch_and_decode_levels(bytes.len(), size, &decoder, |i| {
                     Ok::<_, mltrain_store::Error>(&bytes[i])
@@ -119,13 +127,91 @@ async fn load_images(
             .await?
         }
     };
-    decoded.map_err(|(i, e)| match e {
-        BatchError::Fetch(e) => e.into(),
-        BatchError::Decode(source) => Error::Image {
-            key: list.items[i].key.clone(),
-            source,
-        },
+    decoded.map_err(|failures| {
+        let mut bad = Vec::new();
+        for (i, e) in failures {
+            match e {
+                BatchError::Fetch(mltrain_store::Error::NotFound { key }) => {
+                    bad.push((key, GONE.into()))
+                }
+                // The store failing is not the data's fault: that is the error.
+                BatchError::Fetch(e) => return e.into(),
+                BatchError::Decode(source) => {
+                    bad.push((list.items[i].key.clone(), error_text(&source)))
+                }
+            }
+        }
+        Error::BadImages { bad }
     })
+}
+
+/// Why an image listed by the partition stage cannot be read: it was deleted since (a
+/// resumed run after the data was cleaned up keeps its old list).
+const GONE: &str = "no longer in the store: it was listed when the run started, so start a new run to list the data again";
+
+/// [`load_images`], but with `skip_invalid` the images that do not decode are left out:
+/// returns the images, the list of those kept, and the keys left out with why.
+async fn load_usable_images(
+    ctx: &Ctx,
+    stage: &'static str,
+    list: KeyList,
+    resize: bool,
+    skip_invalid: bool,
+) -> Result<(
+    mltrain_core::image::ImageLevels,
+    KeyList,
+    Vec<crate::notes::InvalidImage>,
+)> {
+    match load_images(ctx, stage, &list, resize).await {
+        Ok(images) => Ok((images, list, Vec::new())),
+        Err(Error::BadImages { bad }) if skip_invalid => {
+            let left_out: std::collections::HashSet<&str> =
+                bad.iter().map(|(k, _)| k.as_str()).collect();
+            let mut kept = list.clone();
+            kept.items
+                .retain(|item| !left_out.contains(item.key.as_str()));
+            // Decoding the rest again costs a second pass only when some are bad.
+            let images = load_images(ctx, stage, &kept, resize).await?;
+            let invalid = bad
+                .into_iter()
+                .map(|(key, reason)| crate::notes::InvalidImage { key, reason })
+                .collect();
+            Ok((images, kept, invalid))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `err`, and when it is bad training images, the bad test images too: one run then names
+/// every bad image of the data, wherever the split put it. The test set is decoded here
+/// only on this path, which ends the run anyway.
+async fn with_bad_test_images(
+    ctx: &Ctx,
+    err: Error,
+    layout: &crate::layout::RunLayout,
+    resize: bool,
+) -> Error {
+    let Error::BadImages { mut bad } = err else {
+        return err;
+    };
+    if let Ok(test) = crate::objects::get::<KeyList>(&ctx.store, &layout.test_list()).await {
+        if let Err(Error::BadImages { bad: more }) = load_images(ctx, "pca", &test, resize).await {
+            bad.extend(more);
+        }
+    }
+    Error::BadImages { bad }
+}
+
+/// An error and its causes on one line.
+fn error_text(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, blocking};
 use crate::error::{Error, Result};
 use crate::layout::{RunLayout, valid_run_id};
+use crate::notes::DataNotes;
 use crate::objects::{self, Item, KeyList};
 use crate::params::{Params, TestSplit};
+use mltrain_store::folder::{Skip, skip_reason};
 
 /// RNG stream of the partition stage (forests use streams 0..num_rf).
 const PARTITION_STREAM: u64 = u64::MAX;
@@ -73,7 +75,12 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         test_listing
     );
     written?;
-    let mut by_class = by_class?;
+    let (mut by_class, mut skipped) = by_class?;
+    let test_listed = test_listed?.map(|(by_class, test_skipped)| {
+        skipped.extend(test_skipped);
+        by_class
+    });
+    let mut warnings = Vec::new();
     let classes: Vec<String> = by_class.keys().cloned().collect();
     if classes.len() < 2 {
         return Err(Error::OneClass {
@@ -96,6 +103,9 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
             for (label, keys) in by_class.values_mut().enumerate() {
                 // Keep at least one training image of every class.
                 let n_test = ((keys.len() as f64 * share).round() as usize).min(keys.len() - 1);
+                if n_test == 0 {
+                    warnings.push(too_small_to_test(&classes[label], keys.len()));
+                }
                 test.extend(keys.drain(..n_test).map(|key| Item {
                     key,
                     label: label as u32,
@@ -103,7 +113,22 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
             }
         }
         TestSplit::Prefix(_) => {
-            for (class, keys) in test_listed?.unwrap_or_default() {
+            let test_by_class = test_listed.unwrap_or_default();
+            let untested: Vec<String> = classes
+                .iter()
+                .filter(|c| !test_by_class.contains_key(*c))
+                .map(|c| format!("`{c}`"))
+                .collect();
+            if !untested.is_empty() {
+                warnings.push(format!(
+                    "the test set has {} of the {} training classes: none of {} is tested, so the accuracy says nothing about {}",
+                    classes.len() - untested.len(),
+                    classes.len(),
+                    untested.join(", "),
+                    if untested.len() == 1 { "it" } else { "them" }
+                ));
+            }
+            for (class, keys) in test_by_class {
                 let Some(label) = classes.iter().position(|c| *c == class) else {
                     return Err(Error::UnknownTestClass {
                         class,
@@ -125,6 +150,8 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
             ),
         });
     }
+
+    warnings.extend(unbalanced(&classes, &by_class));
 
     // Deal each class round-robin over the partitions, continuing where the previous class
     // stopped, so partitions differ in size by at most one and each gets its class share.
@@ -187,12 +214,28 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
             items: test,
         },
     ));
-    futures::future::try_join_all(
-        writes
-            .iter()
-            .map(|(key, list)| objects::put(&ctx.store, key, list)),
-    )
-    .await?;
+    let notes = DataNotes {
+        skipped: crate::notes::group_skipped(skipped),
+        invalid: Vec::new(),
+        warnings,
+    };
+    let notes_json = serde_json::to_vec_pretty(&notes).map_err(|e| Error::Task {
+        stage: "partition",
+        reason: e.to_string(),
+    })?;
+    futures::try_join!(
+        futures::future::try_join_all(
+            writes
+                .iter()
+                .map(|(key, list)| objects::put(&ctx.store, key, list)),
+        ),
+        async {
+            ctx.store
+                .put(&layout.partition_notes(), notes_json.into())
+                .await
+                .map_err(Error::from)
+        }
+    )?;
 
     Ok(PartitionOutput {
         classes,
@@ -249,17 +292,16 @@ async fn probe_images(
         }
     };
     let (mut size, mut colour) = (params.resize, false);
-    for (key, probe) in keys.iter().zip(probes) {
-        let probe = probe?.map_err(|source| Error::Image {
-            key: key.clone(),
-            source,
-        })?;
+    // An image of the sample that does not read is passed over: the pca stage names it with
+    // every other bad image (or leaves it out with `--skip-invalid`).
+    for probe in probes.into_iter().flatten().flatten() {
         size.get_or_insert(probe.size);
         colour |= probe.colour;
     }
-    let size = size.ok_or_else(|| Error::TooFewImages {
-        reason: "no training images".into(),
-    })?;
+    let size = match size {
+        Some(size) => size,
+        None => first_image_size(ctx, &parts[0]).await?,
+    };
     let channels = fixed.unwrap_or(if colour {
         Channels::Rgb
     } else {
@@ -318,8 +360,12 @@ fn plan_memory(
     Ok(())
 }
 
-/// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) → keys.
-async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<String>>> {
+/// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) →
+/// image keys, and the keys skipped as not images ([`mltrain_store::folder`]).
+async fn list_classes(
+    ctx: &Ctx,
+    prefix: &str,
+) -> Result<(BTreeMap<String, Vec<String>>, Vec<(String, Skip)>)> {
     let prefix = prefix.trim_matches('/');
     let listed = ctx.store.keys(prefix).await?;
     if listed.len() > ctx.limits.max_images {
@@ -336,11 +382,16 @@ async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<St
         });
     }
     let mut by_class: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut skipped = Vec::new();
     for key in listed {
         let rel = key
             .strip_prefix(prefix)
             .and_then(|r| r.strip_prefix('/'))
             .unwrap_or(&key);
+        if let Some(why) = skip_reason(rel) {
+            skipped.push((key, why));
+            continue;
+        }
         let Some((class, _)) = rel.split_once('/') else {
             return Err(Error::NotInClassFolder {
                 key,
@@ -349,5 +400,63 @@ async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<BTreeMap<String, Vec<St
         };
         by_class.entry(class.to_string()).or_default().push(key);
     }
-    Ok(by_class)
+    if by_class.is_empty() {
+        return Err(Error::NoImages {
+            prefix: prefix.to_string(),
+            store: ctx.store.url().to_string(),
+            skipped: skipped.len(),
+        });
+    }
+    Ok((by_class, skipped))
+}
+
+/// The warning for a class too small to hold any image out for testing.
+fn too_small_to_test(class: &str, images: usize) -> String {
+    format!(
+        "class `{class}` has {images} image{}: too few to hold one out, so it is trained on but never tested",
+        if images == 1 { "" } else { "s" }
+    )
+}
+
+/// Training classes this many times larger than the smallest are worth a warning.
+const UNBALANCED_RATIO: usize = 10;
+
+/// A warning when the largest class has [`UNBALANCED_RATIO`] times the training images of
+/// the smallest: the forests then favour the large classes.
+fn unbalanced(classes: &[String], by_class: &BTreeMap<String, Vec<String>>) -> Option<String> {
+    let count = |c: &String| by_class.get(c).map_or(0, Vec::len);
+    let largest = classes.iter().max_by_key(|c| count(c))?;
+    let smallest = classes.iter().min_by_key(|c| count(c))?;
+    (count(largest) >= UNBALANCED_RATIO * count(smallest).max(1)).then(|| {
+        format!(
+            "classes are very unbalanced: `{largest}` has {} training images, `{smallest}` {}; the model will favour the large classes",
+            count(largest),
+            count(smallest)
+        )
+    })
+}
+
+/// Images [`first_image_size`] tries before it gives up.
+const SIZE_PROBES: usize = 64;
+
+/// The size of the first of `items` whose header reads. One that does not is passed over:
+/// the pca stage names it with every other bad image (or leaves it out with
+/// `--skip-invalid`), instead of this stage stopping at it alone.
+async fn first_image_size(ctx: &Ctx, items: &[Item]) -> Result<ImageSize> {
+    let mut first_error = None;
+    for item in items.iter().take(SIZE_PROBES) {
+        let bytes = ctx.store.get(&item.key).await?;
+        match FeatureDecoder::new().probe_size(&bytes) {
+            Ok(size) => return Ok(size),
+            Err(source) => {
+                first_error.get_or_insert(Error::Image {
+                    key: item.key.clone(),
+                    source,
+                });
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| Error::TooFewImages {
+        reason: "no training images".into(),
+    }))
 }

@@ -5,7 +5,7 @@ use mltrain_core::Matrix;
 use mltrain_core::pca::PcaParams;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, blocking, load_images};
+use super::{Ctx, blocking, load_usable_images, with_bad_test_images};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Rows};
@@ -71,7 +71,21 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
             ),
         });
     }
-    let x = load_images(ctx, "pca", &list, params.resize.is_some()).await?;
+    let resize = params.resize.is_some();
+    let (x, list, invalid) =
+        match load_usable_images(ctx, "pca", list, resize, params.skip_invalid).await {
+            Ok(loaded) => loaded,
+            Err(e) => return Err(with_bad_test_images(ctx, e, &layout, resize).await),
+        };
+    if params.skip_invalid {
+        // Validation lists them in the report; written even when empty, so a resumed run
+        // that reuses this function's outputs still finds its list.
+        let json = serde_json::to_vec_pretty(&invalid).map_err(|e| Error::Task {
+            stage: "pca",
+            reason: e.to_string(),
+        })?;
+        ctx.store.put(&layout.invalid(index), json.into()).await?;
+    }
     let labels: Vec<u32> = list.items.iter().map(|i| i.label).collect();
     let n_shares = params.forests_of(index);
     let components = params.components;

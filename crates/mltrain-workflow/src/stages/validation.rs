@@ -8,7 +8,7 @@ use mltrain_core::forest::Forest;
 use mltrain_core::pca::Pca;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, blocking, load_images};
+use super::{Ctx, blocking, load_usable_images};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Model};
@@ -72,11 +72,16 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
             .iter()
             .map(|f| objects::get::<Forest>(&ctx.store, &f.forest)),
     );
-    let (x, bases_loaded, forests_loaded) = futures::try_join!(
-        load_images(ctx, "validation", &list, resize),
+    let (loaded, bases_loaded, forests_loaded, mut notes) = futures::try_join!(
+        load_usable_images(ctx, "validation", list, resize, params.skip_invalid),
         load_bases,
-        load_forests
+        load_forests,
+        gather_notes(ctx, &layout, &params)
     )?;
+    let (x, list, invalid) = loaded;
+    // The partition counted the training images the pca functions then left out.
+    let train_images = train_images.saturating_sub(notes.invalid.len());
+    notes.invalid.extend(invalid);
 
     let members = forests
         .iter()
@@ -146,6 +151,7 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         forests: forests.len(),
         model_key: layout.model(),
         report_key: layout.report(),
+        data: notes,
     };
     let model = Model {
         run_id,
@@ -165,4 +171,34 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
     // Publishing is the last write: a model exists only for a validated run.
     objects::put(&ctx.store, &report.model_key, &model).await?;
     Ok(ValidationOutput { report })
+}
+
+/// What partition noticed and the images the pca functions left out, as they wrote them.
+/// A run started before these notes existed has none: that is no reason to fail.
+async fn gather_notes(
+    ctx: &Ctx,
+    layout: &RunLayout,
+    params: &Params,
+) -> Result<crate::notes::DataNotes> {
+    let read = |key: String| async move {
+        match ctx.store.get(&key).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(mltrain_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(Error::from(e)),
+        }
+    };
+    let mut notes: crate::notes::DataNotes = match read(layout.partition_notes()).await? {
+        Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        None => Default::default(),
+    };
+    if params.skip_invalid {
+        for i in 0..params.num_pca {
+            if let Some(bytes) = read(layout.invalid(i)).await? {
+                let invalid: Vec<crate::notes::InvalidImage> =
+                    serde_json::from_slice(&bytes).unwrap_or_default();
+                notes.invalid.extend(invalid);
+            }
+        }
+    }
+    Ok(notes)
 }
