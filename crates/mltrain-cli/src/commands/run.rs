@@ -242,9 +242,8 @@ fn print_notes(notes: &DataNotes) {
     }
     if !notes.invalid.is_empty() {
         eprintln!(
-            "left out {} image{} that do not decode (--skip-invalid):",
-            notes.invalid.len(),
-            if notes.invalid.len() == 1 { "" } else { "s" }
+            "left out {} not decode (--skip-invalid):",
+            counted(notes.invalid.len(), "image that does", "images that do")
         );
         for bad in notes
             .invalid
@@ -325,14 +324,23 @@ fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Resu
     if r.data.skipped_files() > 0 || !r.data.invalid.is_empty() {
         writeln!(
             out,
-            "skipped    {} files that are not images, {} images that do not decode",
-            r.data.skipped_files(),
-            r.data.invalid.len()
+            "skipped    {}, {} not decode",
+            counted(
+                r.data.skipped_files(),
+                "file that is not an image",
+                "files that are not images"
+            ),
+            counted(r.data.invalid.len(), "image that does", "images that do")
         )?;
     }
     writeln!(out, "model      {}", r.model_key)?;
     writeln!(out, "report     {}", r.report_key)?;
     writeln!(out, "store      {store}")
+}
+
+/// `n` and the singular or plural phrase that goes with it.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
