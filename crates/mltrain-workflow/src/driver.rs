@@ -287,7 +287,6 @@ pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
                         pca_index: i,
                         share_index: j,
                         forest: key,
-                        rows: 0,
                     },
                 );
             }

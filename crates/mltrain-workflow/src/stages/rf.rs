@@ -25,7 +25,6 @@ pub struct RfOutput {
     pub pca_index: usize,
     pub share_index: usize,
     pub forest: String,
-    pub rows: usize,
 }
 
 pub async fn rf(ctx: &Ctx, input: RfInput) -> Result<RfOutput> {
@@ -48,7 +47,6 @@ pub async fn rf(ctx: &Ctx, input: RfInput) -> Result<RfOutput> {
         });
     }
     let rows: Rows = objects::get(&ctx.store, &share).await?;
-    let n_rows = rows.labels.len();
     let forest_params = params.forest_params(params.forest_index(pca_index, share_index));
     let forest: Forest = blocking("rf", move || {
         forest_params.fit(&rows.features, &rows.labels, n_classes)
@@ -64,6 +62,5 @@ pub async fn rf(ctx: &Ctx, input: RfInput) -> Result<RfOutput> {
         pca_index,
         share_index,
         forest: key,
-        rows: n_rows,
     })
 }
