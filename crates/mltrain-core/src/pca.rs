@@ -469,7 +469,7 @@ fn randomized_axes<V: Feature>(x: &Centred<'_, V>, k: usize) -> Result<Axes> {
     let (n, dk) = (x.n, x.cols());
     let l = (k + OVERSAMPLING).min(n).min(dk);
     // A fixed seed: the same data gives the same basis.
-    let mut rng = ChaCha8Rng::seed_from_u64(0x5eed_0f_9ca);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5_eed0_f9ca);
     let mut omega = Mat::<f32>::from_fn(dk, l, |_, _| gaussian(&mut rng));
     let mut centred = Vec::new();
     let mut total_variance = 0.0f64;
