@@ -405,6 +405,7 @@ fn stage_inputs(dir: &Path) -> Result {
             },
             elapsed_seconds: 0.25,
             explained_variance_ratio: vec![0.48, 0.49],
+            components: Vec::new(),
         })?,
     )?;
     Ok(())
