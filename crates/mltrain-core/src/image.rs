@@ -5,10 +5,10 @@
 //! three (red, green, blue) per pixel, in row-major height, width, channel order. Levels are
 //! kept as bytes ([`ImageLevels`]) or scaled to `0..=1` as `f32`.
 //!
-//! An 8-bit greyscale PNG (the common case) takes a fast path with mltrain's own zlib
-//! decoder, which keeps its tables from image to image (see `inflate.rs`); every other PNG,
-//! and any the fast path declines, goes through the `png` crate; JPEG and resizing go
-//! through `image`. Colour becomes grey with the ITU-R 601 luma weights (as PIL's `L` mode
+//! With the default-on `fast-png` feature, an 8-bit greyscale PNG (the common case) takes
+//! a fast path, [`mltrain_png::GreyPngDecoder`], which keeps its zlib tables from image to
+//! image; every other PNG, and any the fast path declines, goes through the `png` crate (all
+//! of them without the feature); JPEG and resizing go through `image`. Colour becomes grey with the ITU-R 601 luma weights (as PIL's `L` mode
 //! and OpenCV); grey becomes RGB by repeating its level. Transparency is composited over a
 //! white background in both modes, so a picture drawn only in the alpha channel (an icon)
 //! is seen as a dark shape on white rather than lost.
@@ -16,7 +16,6 @@
 use std::io::Cursor;
 
 use crate::error::{Error, Result};
-use crate::inflate::Inflater;
 use crate::matrix::{Feature, FeatureRows};
 
 /// Default cap on decoded pixels per image: 4096 × 4096. Guards against decompression bombs.
@@ -34,70 +33,6 @@ pub(crate) const GREY_LEVELS: [f32; 256] = {
 };
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-
-/// The PNG chunk at `at`: its type, its data and where the next chunk starts, if it is
-/// whole and its CRC right.
-fn png_chunk(bytes: &[u8], at: usize) -> Option<(&[u8; 4], &[u8], usize)> {
-    let header = bytes.get(at..at + 8)?;
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-    if len > i32::MAX as u32 {
-        return None;
-    }
-    let end = at + 8 + len as usize;
-    let typed = bytes.get(at + 4..end)?;
-    let crc = bytes.get(end..end + 4)?;
-    if crc32fast::hash(typed) != u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]) {
-        return None;
-    }
-    let kind = typed[..4].try_into().ok()?;
-    Some((kind, &typed[4..], end + 4))
-}
-
-/// Reverses PNG filter `filter` on one row of one byte per pixel, from `line` to `out`, with
-/// `above` the unfiltered row above (zeros for the first). False for an unknown filter.
-fn unfilter(filter: u8, line: &[u8], above: &[u8], out: &mut [u8]) -> bool {
-    let rows = line.iter().zip(above).zip(out.iter_mut());
-    match filter {
-        0 => out.copy_from_slice(line),
-        1 => {
-            let mut left = 0u8;
-            for (&x, o) in line.iter().zip(out.iter_mut()) {
-                left = x.wrapping_add(left);
-                *o = left;
-            }
-        }
-        2 => rows.for_each(|((&x, &b), o)| *o = x.wrapping_add(b)),
-        3 => {
-            let mut left = 0u8;
-            for ((&x, &b), o) in rows {
-                left = x.wrapping_add(((u16::from(left) + u16::from(b)) / 2) as u8);
-                *o = left;
-            }
-        }
-        4 => {
-            let (mut left, mut corner) = (0u8, 0u8);
-            for ((&x, &b), o) in rows {
-                left = x.wrapping_add(paeth(left, b, corner));
-                corner = b;
-                *o = left;
-            }
-        }
-        _ => return false,
-    }
-    true
-}
-
-/// The PNG Paeth predictor of a byte from its left (`a`), upper (`b`) and upper-left (`c`)
-/// neighbours, in stb_image's branch-free form (public domain): the same choice as the
-/// specification's, with a shorter dependency on `a`, which each pixel of a row waits for.
-fn paeth(a: u8, b: u8, c: u8) -> u8 {
-    let (a, b, c) = (i16::from(a), i16::from(b), i16::from(c));
-    let thresh = c * 3 - (a + b);
-    let (lo, hi) = (a.min(b), a.max(b));
-    let t0 = if hi <= thresh { lo } else { c };
-    let t1 = if thresh <= lo { hi } else { t0 };
-    t1 as u8
-}
 
 /// How many levels a pixel contributes to a feature row.
 #[derive(
@@ -210,12 +145,9 @@ pub struct FeatureDecoder {
     raw: Vec<u8>,
     grey: Vec<u8>,
     rgb: Vec<u8>,
-    /// The greyscale PNG fast path's zlib decoder, its tables kept from image to image,
-    /// and its buffers: the image data of PNGs split over several IDAT chunks, and a row
-    /// of zeros (the row above the first).
-    inflater: Inflater,
-    idat: Vec<u8>,
-    zeros: Vec<u8>,
+    /// The 8-bit greyscale PNG fast path, its tables and buffers kept from image to image.
+    #[cfg(feature = "fast-png")]
+    grey_png: mltrain_png::GreyPngDecoder,
 }
 
 impl Default for FeatureDecoder {
@@ -233,15 +165,18 @@ impl FeatureDecoder {
             raw: Vec::new(),
             grey: Vec::new(),
             rgb: Vec::new(),
-            inflater: Inflater::new(),
-            idat: Vec::new(),
-            zeros: Vec::new(),
+            #[cfg(feature = "fast-png")]
+            grey_png: mltrain_png::GreyPngDecoder::new().max_pixels(DEFAULT_MAX_PIXELS),
         }
     }
 
     /// Refuses images with more pixels than this before decoding their pixel data.
     pub fn max_pixels(mut self, max_pixels: u64) -> Self {
         self.max_pixels = max_pixels;
+        #[cfg(feature = "fast-png")]
+        {
+            self.grey_png = std::mem::take(&mut self.grey_png).max_pixels(max_pixels);
+        }
         self
     }
 
@@ -426,10 +361,32 @@ impl FeatureDecoder {
     }
 
     fn decode_png(&mut self, bytes: &[u8]) -> Result<ImageSize> {
+        #[cfg(feature = "fast-png")]
         if let Some(size) = self.decode_grey8_png(bytes)? {
             return Ok(size);
         }
         self.decode_png_with(bytes, Channels::Grey)
+    }
+
+    /// The fast path for 8-bit greyscale PNGs into `self.grey`; `Ok(None)` leaves the PNG
+    /// to the `png` crate, which decodes it or says what is wrong with it.
+    #[cfg(feature = "fast-png")]
+    fn decode_grey8_png(&mut self, bytes: &[u8]) -> Result<Option<ImageSize>> {
+        match self.grey_png.decode(bytes, &mut self.grey) {
+            Ok(size) => Ok(size.map(|(width, height)| ImageSize::new(width, height))),
+            Err(mltrain_png::Error::TooLarge {
+                width,
+                height,
+                limit,
+            }) => Err(Error::ImageTooLarge {
+                width,
+                height,
+                limit,
+            }),
+            Err(e) => Err(Error::ImageDecode {
+                reason: e.to_string(),
+            }),
+        }
     }
 
     /// Decodes any PNG with the `png` crate into `self.grey` or `self.rgb`.
@@ -517,78 +474,6 @@ impl FeatureDecoder {
             });
         }
         Ok(ImageSize::new(width, height))
-    }
-
-    /// The fast path for the most common PNG of digits: 8-bit greyscale, not interlaced,
-    /// made of IHDR, IDAT and IEND chunks only. Every CRC, the zlib stream's Adler-32 and
-    /// every length is checked. `Ok(None)` hands any other PNG, and any this path declines,
-    /// to the `png` crate, which decodes it or says what is wrong with it.
-    ///
-    /// Faster than the `png` crate on small images: no per-image allocations, and the
-    /// zlib decoder's tables are kept, and reused when the next image's first block header
-    /// is the same (see [`crate::inflate`]).
-    fn decode_grey8_png(&mut self, bytes: &[u8]) -> Result<Option<ImageSize>> {
-        let Some((b"IHDR", ihdr, mut at)) = png_chunk(bytes, PNG_SIGNATURE.len()) else {
-            return Ok(None);
-        };
-        let be32 = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-        if ihdr.len() != 13 || ihdr[8..] != [8, 0, 0, 0, 0] {
-            return Ok(None);
-        }
-        let (width, height) = (be32(&ihdr[0..4]), be32(&ihdr[4..8]));
-        if !(1..=i32::MAX as u32).contains(&width) || !(1..=i32::MAX as u32).contains(&height) {
-            return Ok(None);
-        }
-        self.check_pixels(width, height)?;
-        // The image data: one IDAT chunk read in place, several joined.
-        let (mut first, mut joined) = (None, false);
-        loop {
-            let Some((kind, data, next)) = png_chunk(bytes, at) else {
-                return Ok(None);
-            };
-            at = next;
-            match kind {
-                b"IDAT" => match first {
-                    None => first = Some(data),
-                    Some(previous) => {
-                        if !joined {
-                            self.idat.clear();
-                            self.idat.extend_from_slice(previous);
-                            joined = true;
-                        }
-                        self.idat.extend_from_slice(data);
-                    }
-                },
-                b"IEND" if data.is_empty() && at == bytes.len() => break,
-                _ => return Ok(None),
-            }
-        }
-        let Some(first) = first else {
-            return Ok(None);
-        };
-        let zlib = if joined { &self.idat[..] } else { first };
-        let (w, h) = (width as usize, height as usize);
-        let Some(len) = h.checked_mul(w + 1) else {
-            return Ok(None);
-        };
-        self.raw.resize(len, 0);
-        if self.inflater.zlib(zlib, &mut self.raw).is_none() {
-            return Ok(None);
-        }
-        self.grey.resize(w * h, 0);
-        self.zeros.resize(w, 0);
-        for (y, line) in self.raw.chunks_exact(w + 1).enumerate() {
-            let (done, rest) = self.grey.split_at_mut(y * w);
-            let above = if y == 0 {
-                &self.zeros[..]
-            } else {
-                &done[(y - 1) * w..]
-            };
-            if !unfilter(line[0], &line[1..], above, &mut rest[..w]) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(ImageSize::new(width, height)))
     }
 
     fn decode_other(&mut self, bytes: &[u8]) -> Result<ImageSize> {
@@ -893,110 +778,41 @@ mod tests {
         out
     }
 
-    /// Images of several sizes: real digits, noise, flat and a gradient.
-    fn test_images() -> Vec<(u32, u32, Vec<u8>)> {
-        let mut images = Vec::new();
-        let mut state = 0x1234_5678u32;
-        let mut noise = |n: usize| -> Vec<u8> {
-            (0..n)
-                .map(|_| {
-                    state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (state >> 24) as u8
-                })
-                .collect()
-        };
-        for (w, h) in [(1, 1), (2, 3), (5, 3), (28, 28), (31, 17), (300, 40)] {
-            images.push((w, h, noise(w as usize * h as usize)));
-            images.push((w, h, vec![7; w as usize * h as usize]));
-            images.push((
-                w,
-                h,
-                (0..w * h)
-                    .map(|i| ((i % w) * 255 / w.max(1)) as u8)
-                    .collect(),
-            ));
-        }
-        let digits = [
-            include_bytes!("../../../fuzz/corpus/image_decode/digit-0.png").as_slice(),
-            include_bytes!("../../../fuzz/corpus/image_decode/digit-1.png").as_slice(),
-        ];
-        for d in digits {
-            images.push((28, 28, png_crate_grey(d).unwrap()));
-        }
-        images
+    /// A real digit's grey levels.
+    fn digit() -> Vec<u8> {
+        mltrain_dataset::bundled_mnist().unwrap().image(0).to_vec()
     }
-
-    const COMPRESSIONS: [png::Compression; 5] = [
-        png::Compression::NoCompression,
-        png::Compression::Fastest,
-        png::Compression::Fast,
-        png::Compression::Balanced,
-        png::Compression::High,
-    ];
-    const FILTERS: [png::Filter; 6] = [
-        png::Filter::NoFilter,
-        png::Filter::Sub,
-        png::Filter::Up,
-        png::Filter::Avg,
-        png::Filter::Paeth,
-        png::Filter::Adaptive,
-    ];
 
     /// Every 8-bit greyscale PNG the `png` crate writes (stored, fixed and dynamic Huffman
-    /// blocks; every filter) takes the fast path, and gives the `png` crate's pixels, with
-    /// one decoder kept across them all (its cached tables reused or replaced).
+    /// blocks; every filter) decodes to the `png` crate's pixels, with one decoder kept
+    /// across them all, and so do the digits `mltrain dataset` writes.
     #[test]
-    fn grey_fast_path_matches_the_png_crate() {
+    fn grey_pngs_decode_as_the_png_crate_does() {
         let mut decoder = FeatureDecoder::new();
-        let mut block_types = [0; 4];
-        for (w, h, pixels) in test_images() {
-            for compression in COMPRESSIONS {
-                for filter in FILTERS {
-                    let bytes = grey_png(w, h, &pixels, compression, filter);
-                    let idat = &chunks(&bytes)[1].1;
-                    block_types[usize::from(idat[2] >> 1 & 3)] += 1;
-                    let size = decoder.decode_grey8_png(&bytes).unwrap();
-                    assert_eq!(
-                        size,
-                        Some(ImageSize::new(w, h)),
-                        "{compression:?} {filter:?}"
-                    );
-                    assert_eq!(
-                        decoder.grey(),
-                        &pixels[..],
-                        "{w}x{h} {compression:?} {filter:?}"
-                    );
-                    assert_eq!(decoder.grey(), png_crate_grey(&bytes).unwrap());
-                }
+        let pixels = digit();
+        for compression in [
+            png::Compression::NoCompression,
+            png::Compression::Fastest,
+            png::Compression::Fast,
+            png::Compression::Balanced,
+            png::Compression::High,
+        ] {
+            for filter in [
+                png::Filter::NoFilter,
+                png::Filter::Sub,
+                png::Filter::Up,
+                png::Filter::Avg,
+                png::Filter::Paeth,
+                png::Filter::Adaptive,
+            ] {
+                let bytes = grey_png(28, 28, &pixels, compression, filter);
+                assert_eq!(decoder.decode_grey(&bytes).unwrap(), ImageSize::new(28, 28));
+                assert_eq!(decoder.grey(), &pixels[..], "{compression:?} {filter:?}");
+                assert_eq!(decoder.grey(), png_crate_grey(&bytes).unwrap());
             }
         }
-        assert!(block_types[..3].iter().all(|&n| n > 0), "{block_types:?}");
-    }
-
-    /// Image data split over several IDAT chunks decodes the same.
-    #[test]
-    fn split_image_data_takes_the_fast_path() {
-        let pixels: Vec<u8> = (0..28 * 28).map(|i| (i * 7 % 256) as u8).collect();
-        let bytes = grey_png(
-            28,
-            28,
-            &pixels,
-            png::Compression::Balanced,
-            png::Filter::Paeth,
-        );
-        let mut parts = chunks(&bytes);
-        let idat = parts.remove(1).1;
-        let (a, rest) = idat.split_at(1);
-        let (b, c) = rest.split_at(rest.len() / 2);
-        for (i, part) in [a, b, c].into_iter().enumerate() {
-            parts.insert(1 + i, (*b"IDAT", part.to_vec()));
-        }
-        let split = assemble(&parts);
-        let mut decoder = FeatureDecoder::new();
-        assert_eq!(
-            decoder.decode_grey8_png(&split).unwrap(),
-            Some(ImageSize::new(28, 28))
-        );
+        let bytes = mltrain_dataset::encode_png(28, 28, &pixels).unwrap();
+        assert_eq!(decoder.decode_grey(&bytes).unwrap(), ImageSize::new(28, 28));
         assert_eq!(decoder.grey(), &pixels[..]);
     }
 
@@ -1005,7 +821,7 @@ mod tests {
     /// an error, never other pixels, and no panic.
     #[test]
     fn damaged_image_data_decodes_as_the_png_crate_does() {
-        let pixels: Vec<u8> = test_images().swap_remove(18).2;
+        let pixels = digit();
         let mut decoder = FeatureDecoder::new();
         for compression in [png::Compression::Fast, png::Compression::Balanced] {
             let bytes = grey_png(28, 28, &pixels, compression, png::Filter::Adaptive);
@@ -1040,17 +856,14 @@ mod tests {
         }
     }
 
-    /// Other kinds of PNG, and extra chunks, are left to the `png` crate.
+    /// A grey PNG with an extra chunk (which the fast path declines) decodes as any other.
     #[test]
-    fn other_pngs_are_left_to_the_png_crate() {
+    fn grey_png_with_other_chunks_decodes() {
         let mut decoder = FeatureDecoder::new();
-        let rgb = png_bytes(1, 1, png::ColorType::Rgb, &[1, 2, 3]);
-        assert_eq!(decoder.decode_grey8_png(&rgb).unwrap(), None);
         let grey = grey_png(2, 1, &[1, 2], png::Compression::Fast, png::Filter::Sub);
         let mut parts = chunks(&grey);
         parts.insert(1, (*b"gAMA", 45455u32.to_be_bytes().to_vec()));
         let with_gamma = assemble(&parts);
-        assert_eq!(decoder.decode_grey8_png(&with_gamma).unwrap(), None);
         assert_eq!(
             decoder.decode_grey(&with_gamma).unwrap(),
             ImageSize::new(2, 1)
@@ -1058,31 +871,23 @@ mod tests {
         assert_eq!(decoder.grey(), &[1, 2]);
     }
 
-    /// stb_image's Paeth predictor is the specification's, for every input.
+    /// The pixel limit holds for grey PNGs too, the fast path's or not, and a clone keeps it.
     #[test]
-    fn paeth_matches_the_specification() {
-        let spec = |a: u8, b: u8, c: u8| {
-            let p = i16::from(a) + i16::from(b) - i16::from(c);
-            let (pa, pb, pc) = (
-                (p - i16::from(a)).abs(),
-                (p - i16::from(b)).abs(),
-                (p - i16::from(c)).abs(),
-            );
-            if pa <= pb && pa <= pc {
-                a
-            } else if pb <= pc {
-                b
-            } else {
-                c
-            }
-        };
-        for a in 0..=255 {
-            for b in 0..=255 {
-                for c in 0..=255 {
-                    assert_eq!(paeth(a, b, c), spec(a, b, c), "{a} {b} {c}");
-                }
-            }
+    fn grey_png_over_the_pixel_limit_is_refused() {
+        let bytes = grey_png(4, 3, &[5; 12], png::Compression::Fast, png::Filter::Up);
+        let decoder = FeatureDecoder::new().max_pixels(11);
+        for mut d in [decoder.clone(), decoder] {
+            assert!(matches!(
+                d.decode_grey(&bytes),
+                Err(Error::ImageTooLarge {
+                    width: 4,
+                    height: 3,
+                    limit: 11
+                })
+            ));
         }
+        let mut decoder = FeatureDecoder::new().max_pixels(12);
+        assert_eq!(decoder.decode_grey(&bytes).unwrap(), ImageSize::new(4, 3));
     }
 
     fn png_bytes(width: u32, height: u32, color: png::ColorType, data: &[u8]) -> Vec<u8> {

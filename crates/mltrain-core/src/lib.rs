@@ -32,7 +32,6 @@ pub mod error;
 pub mod forest;
 pub mod format;
 pub mod image;
-mod inflate;
 pub mod matrix;
 pub mod metrics;
 pub mod pca;
