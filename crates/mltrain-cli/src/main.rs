@@ -8,6 +8,14 @@ mod progress;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> std::process::ExitCode {
+    // Library crates log through `tracing` (a service's calls, a job's event); the binary
+    // decides where that goes: stderr, without colour codes when it is not a terminal.
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
     let matches = cli::Cli::command().get_matches();
     let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let (cli::Command::Run(args), Some(("run", run))) = (&mut cli.command, matches.subcommand())

@@ -36,7 +36,12 @@ pub async fn run_file(runner: &Runner, path: &Path, sink: Option<&Sink>) -> Resu
 
 /// Runs one event and posts its follow-ups to `sink` when there is one.
 pub async fn run_event(runner: &Runner, event: Event, sink: Option<&Sink>) -> Result<JobOutcome> {
-    eprintln!("job: {} id={}", event.ty(), event.id());
+    tracing::info!(
+        kind = event.ty(),
+        id = event.id(),
+        run_id = event.subject().unwrap_or_default(),
+        "job started"
+    );
     let follow_ups = flow::handle(runner, &event).await?;
     let posted = match sink {
         Some(sink) => {

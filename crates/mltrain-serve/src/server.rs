@@ -107,7 +107,13 @@ async fn handle(
         .as_ref()
         .map(|e| e.id().to_string())
         .unwrap_or_default();
-    eprintln!("{function} start id={id}");
+    // The run id travels as the event's subject.
+    let run_id = event
+        .as_ref()
+        .ok()
+        .and_then(|e| e.subject().map(str::to_string))
+        .unwrap_or_default();
+    tracing::info!(%function, %run_id, %id, "call started");
     let result = match event {
         Ok(event) => run(state, function, &event).await,
         Err(e) => Err(e),
@@ -115,20 +121,24 @@ async fn handle(
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(Reply::Event(reply)) => {
-            eprintln!("{function} 200 {seconds:.3}s id={id}");
+            tracing::info!(%function, %run_id, %id, seconds, status = 200, "call succeeded");
             events::to_response(*reply, structured)
         }
         Ok(Reply::Accepted) => {
-            eprintln!("{function} 202 {seconds:.3}s id={id}");
+            tracing::info!(%function, %run_id, %id, seconds, status = 202, "call accepted");
             StatusCode::ACCEPTED.into_response()
         }
         Err(err) => {
             let problem = Problem::from_error(function, &err, &state.secrets);
             // The log gets the whole chain; the reply only what Problem lets through.
-            eprintln!(
-                "{function} {} {seconds:.3}s id={id}: {}",
-                problem.status,
-                state.secrets.scrub(&chain(&err))
+            tracing::warn!(
+                %function,
+                %run_id,
+                %id,
+                seconds,
+                status = problem.status,
+                error = %state.secrets.scrub(&chain(&err)),
+                "call failed"
             );
             problem.into_response()
         }
