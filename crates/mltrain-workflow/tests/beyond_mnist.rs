@@ -18,7 +18,7 @@ use mltrain_workflow::{Error, layout};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use common::memory;
+use common::{error_chain, memory};
 
 /// Red and green of the same ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B = 93.8 for
 /// both), so that grey levels cannot tell them apart.
@@ -250,15 +250,4 @@ async fn a_run_over_the_memory_budget_stops_with_advice() {
             .all(|o| !o.key.contains("pca-0/")),
         "no PCA output"
     );
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
 }

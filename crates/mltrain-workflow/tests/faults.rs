@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::error_chain;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -372,17 +374,6 @@ async fn two_runs_at_once_on_the_same_prefix_both_complete() {
             "{run} has its own outputs"
         );
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        cur = e.source();
-    }
-    out
 }
 
 #[tokio::test]

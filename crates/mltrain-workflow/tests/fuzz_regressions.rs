@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 
+mod common;
+
 use mltrain_core::Matrix;
 use mltrain_core::ensemble::{Ensemble, Member};
 use mltrain_core::forest::ForestParams;
@@ -14,6 +16,8 @@ use mltrain_core::pca::PcaParams;
 use mltrain_workflow::objects::{self, Model, Rows};
 use mltrain_workflow::params::Params;
 use serde::Serialize;
+
+use common::error_chain;
 
 /// A real model over 2×2 images with classes `a` and `b`, as validation publishes it.
 fn real_model() -> Model {
@@ -102,17 +106,6 @@ fn assert_refused(model: &Model) {
         matches!(err, mltrain_workflow::Error::Corrupt { ref key, .. } if key == "models/m.model"),
         "{chain}"
     );
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
 }
 
 #[derive(Serialize)]

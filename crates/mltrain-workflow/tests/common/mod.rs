@@ -30,3 +30,15 @@ pub fn memory() -> Store {
 pub fn local(dir: &std::path::Path) -> Store {
     Store::from_url(&format!("file://{}", dir.display())).expect("local store")
 }
+
+/// An error and its causes on one line, as the command line prints them.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
