@@ -57,11 +57,10 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     let resume_command = resume_command(global, &args, args.resume.as_deref().unwrap_or(&run_id));
 
     // One thread drives the stages: their CPU work runs on rayon's and the runtime's
-    // blocking threads, and idle async workers would only compete with them for the cores
-    // (1–3 ms of a 60–70 ms 2k run, measured side by side). Blocking threads beyond one per
-    // core would too: a 2k run otherwise starts about 15 of them, one per file operation
-    // in flight (1–2 ms less CPU with one per core). Blocking tasks never wait on each
-    // other, so a queue for them cannot deadlock.
+    // blocking threads, and idle async workers would only compete with them for the cores.
+    // Blocking threads beyond one per core would too: a run otherwise starts one per file
+    // operation in flight. Blocking tasks never wait on each other, so a queue for them
+    // cannot deadlock.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rt = tokio::runtime::Builder::new_current_thread()
         .max_blocking_threads(cores)

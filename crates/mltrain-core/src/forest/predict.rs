@@ -45,8 +45,8 @@ impl Step {
 pub(super) struct Walks {
     steps: Vec<Step>,
     /// Per node: where a leaf's class distribution starts in the tree's values. Derivable
-    /// from the tree's leaf nodes, but reading it there (12-byte nodes, one multiply) makes
-    /// prediction 2–11% slower (criterion).
+    /// from the tree's leaf nodes, but reading it there (12-byte nodes, one multiply) slows
+    /// prediction (BENCHMARKS.md, "Measurements behind the code").
     values: Vec<u32>,
     /// Where each tree's nodes start in `steps` and `values`, its mask (padded length − 1)
     /// and its depth.

@@ -310,9 +310,9 @@ impl SplitScan<'_> {
     }
 
     /// `1 / m`, from the table when it holds `m`. A scan scores a split per distinct bin,
-    /// often per sample: two divisions there were a fifth of the training time on small
-    /// forests, where a multiply by a looked-up reciprocal costs a fraction of that. The
-    /// table and the fallback give the same value, so scores do not depend on its size.
+    /// often per sample, and two divisions there cost far more than a multiply by a
+    /// looked-up reciprocal. The table and the fallback give the same value, so scores do
+    /// not depend on its size.
     #[inline]
     fn reciprocal(&self, m: i64) -> f64 {
         match self.reciprocals.get(m as usize) {

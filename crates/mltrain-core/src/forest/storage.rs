@@ -12,8 +12,7 @@ const NODE_BYTES: usize = 12;
 
 /// A tree is stored as two byte strings, the nodes as 12-byte records (feature, threshold,
 /// next; each little-endian) and the values as little-endian `f32`s, converted in bulk:
-/// serde's one call per number made encoding a 2k run's model (half a million numbers)
-/// about a millisecond of one thread, at the end of the run.
+/// serde's one call per number is slow on a model of half a million numbers.
 impl Serialize for Tree {
     fn serialize<S: serde::Serializer>(
         &self,
