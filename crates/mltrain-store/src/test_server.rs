@@ -27,13 +27,13 @@ pub struct S3Server {
 }
 
 impl S3Server {
-    /// Starts a server. Panics when s3s-fs is not installed or fails to start; never returns
-    /// `None` (the `Option` is kept for callers written when a missing server was skipped).
-    pub fn start() -> Option<Self> {
+    /// Starts a server. Panics when s3s-fs is not installed or fails to start: a test that
+    /// needs it fails rather than passing without it.
+    pub fn start() -> Self {
         let root = tempfile::tempdir().expect("temp dir for s3s-fs");
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
-        let (child, port) = spawn(root.path(), 0)?;
-        Some(Self { child, port, root })
+        let (child, port) = spawn(root.path(), 0);
+        Self { child, port, root }
     }
 
     /// Stops the server, calls `stopped`, waits `down` (requests meanwhile are refused), and
@@ -44,8 +44,7 @@ impl S3Server {
         let _ = self.child.wait();
         stopped();
         std::thread::sleep(down);
-        let (child, port) =
-            spawn(self.root.path(), self.port).expect("s3s-fs was there a moment ago");
+        let (child, port) = spawn(self.root.path(), self.port);
         assert_eq!(port, self.port, "restarted on another port");
         self.child = child;
     }
@@ -106,7 +105,7 @@ impl Drop for S3Server {
 
 /// Starts s3s-fs over `root` on `port` (0: any free port); panics when it is not
 /// installed or does not start.
-fn spawn(root: &Path, port: u16) -> Option<(Child, u16)> {
+fn spawn(root: &Path, port: u16) -> (Child, u16) {
     let Some(binary) = find_binary() else {
         panic!(
             "s3s-fs is not installed: run `cargo install s3s-fs@0.14.1 --features binary --locked`"
@@ -128,7 +127,7 @@ fn spawn(root: &Path, port: u16) -> Option<(Child, u16)> {
         let _ = child.wait();
         panic!("s3s-fs did not announce its port within 20 s");
     };
-    Some((child, port))
+    (child, port)
 }
 
 fn find_binary() -> Option<PathBuf> {
