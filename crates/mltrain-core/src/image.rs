@@ -192,11 +192,6 @@ impl FeatureDecoder {
         self
     }
 
-    /// The channels this decoder decodes to.
-    pub fn channel_mode(&self) -> Channels {
-        self.channels
-    }
-
     /// Reads an image's size and whether it has colour: from the header alone for a PNG
     /// whose colour type is grey, by decoding it otherwise.
     pub fn probe(&mut self, bytes: &[u8]) -> Result<Probe> {

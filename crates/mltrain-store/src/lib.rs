@@ -231,6 +231,12 @@ impl Store {
             .await
     }
 
+    /// Whether this is a `file://` store, whose objects stages read as files instead of
+    /// fetching them whole first.
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     /// For a `file://` store, a reader of `keys` straight from its directory with blocking
     /// calls, for callers that process each object as it is read on threads of their own
     /// (a stage decoding thousands of images); `None` for other stores, or if a key is not

@@ -320,30 +320,12 @@ fn plan_memory(
     features: usize,
 ) -> Result<()> {
     use crate::memory;
-    let fetched = ctx.store.local_reader(&[]).is_none();
+    let fetched = !ctx.store.is_local();
     let budget = ctx.limits.memory_budget;
     let at_once = ctx.limits.concurrent_functions.clamp(1, params.num_pca);
     let k = params.components;
-    let share = budget / at_once as u64;
-    let shared = if at_once > 1 {
-        format!(" ({at_once} PCA functions run at once and share the budget)")
-    } else {
-        String::new()
-    };
     for (i, part) in parts.iter().enumerate() {
-        let (plan, needed) = memory::pca_function(part.len(), features, k, fetched);
-        if needed > share {
-            return Err(Error::OverBudget {
-                function: format!("pca-{i}"),
-                needed: needed * at_once as u64,
-                budget,
-                advice: format!(
-                    "its {} images of {features} features ({} solver){shared}; resize the images (--resize WxH), use more PCA functions so each gets fewer images, keep fewer --components, or raise --memory-budget",
-                    part.len(),
-                    plan.solver
-                ),
-            });
-        }
+        memory::check_pca(i, part.len(), features, k, fetched, budget, at_once)?;
     }
     let needed = memory::validation(test_images, features, k, params.num_pca, fetched);
     if needed > budget {

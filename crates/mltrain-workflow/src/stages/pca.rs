@@ -53,24 +53,15 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
     let list: KeyList = objects::get(&ctx.store, &key_list).await?;
     // The partition stage planned this already; a served function checks against its own
     // machine's budget before it allocates.
-    let features = list.image_size.features(list.channels);
-    let fetched = ctx.store.local_reader(&[]).is_none();
-    let (plan, needed) =
-        crate::memory::pca_function(list.items.len(), features, params.components, fetched);
-    let budget =
-        ctx.limits.memory_budget / ctx.limits.concurrent_functions.clamp(1, params.num_pca) as u64;
-    if needed > budget {
-        return Err(Error::OverBudget {
-            function: format!("pca-{index}"),
-            needed,
-            budget,
-            advice: format!(
-                "its {} images of {features} features ({} solver); resize the images (--resize WxH), use more PCA functions so each gets fewer images, keep fewer --components, or raise --memory-budget",
-                list.items.len(),
-                plan.solver
-            ),
-        });
-    }
+    crate::memory::check_pca(
+        index,
+        list.items.len(),
+        list.image_size.features(list.channels),
+        params.components,
+        !ctx.store.is_local(),
+        ctx.limits.memory_budget,
+        ctx.limits.concurrent_functions.clamp(1, params.num_pca),
+    )?;
     let resize = params.resize.is_some();
     let (x, list, invalid) =
         match load_usable_images(ctx, "pca", list, resize, params.skip_invalid).await {
