@@ -58,8 +58,9 @@ fn mltrain(store: &Path) -> Command {
     cmd
 }
 
-fn report(out: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(out).unwrap()
+/// The report `cmd` prints with `--json`, which must succeed.
+fn report(cmd: &mut Command) -> serde_json::Value {
+    serde_json::from_slice(&cmd.assert().success().get_output().stdout).unwrap()
 }
 
 /// 256×256 images (65,536 features) train in a process whose address space is capped at
@@ -70,19 +71,15 @@ fn wide_images_train_under_a_memory_cap() {
     let store = dir.path().join("store");
     bars(&store, "wide", 50, 256);
     let bin = assert_cmd::cargo::cargo_bin("mltrain");
-    let out = Command::new("bash")
-        .args(["-c", r#"ulimit -v 2500000 && exec "$0" "$@""#])
-        .arg(&bin)
-        .arg("--store")
-        .arg(&store)
-        .args(["run", "wide", "2", "4", "--trees", "20", "--json"])
-        .env_remove("MLTRAIN_STORE")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r = report(&out);
+    let r = report(
+        Command::new("bash")
+            .args(["-c", r#"ulimit -v 2500000 && exec "$0" "$@""#])
+            .arg(&bin)
+            .arg("--store")
+            .arg(&store)
+            .args(["run", "wide", "2", "4", "--trees", "20", "--json"])
+            .env_remove("MLTRAIN_STORE"),
+    );
     assert_eq!(r["image_size"]["width"], 256);
     assert_eq!(r["channels"], "grey");
     assert!(r["accuracy"].as_f64().unwrap() >= 0.9, "{r}");
@@ -115,14 +112,7 @@ fn colour_jpegs_are_read_as_rgb() {
             image::ImageFormat::Jpeg,
         );
     }
-    let out = mltrain(&store)
-        .args(["run", "photos", "2", "4", "--trees", "30", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let r = report(&out);
+    let r = report(mltrain(&store).args(["run", "photos", "2", "4", "--trees", "30", "--json"]));
     assert_eq!(r["channels"], "rgb");
     assert!(r["accuracy"].as_f64().unwrap() >= 0.95, "{r}");
     // The published model applies its own channels: predict reads a JPEG as RGB.
