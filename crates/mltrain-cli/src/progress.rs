@@ -4,7 +4,8 @@ use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mltrain_workflow::Error;
-use mltrain_workflow::driver::{Progress, Stage};
+use mltrain_workflow::driver::Progress;
+use mltrain_workflow::stage::StageId;
 
 /// One bar per stage; hidden unless stderr is a terminal.
 #[derive(Debug)]
@@ -42,7 +43,7 @@ fn style() -> ProgressStyle {
 }
 
 impl Progress for Bars {
-    fn stage_started(&self, stage: Stage, tasks: usize) {
+    fn stage_started(&self, stage: StageId, tasks: usize) {
         let bar = self.multi.add(ProgressBar::new(tasks as u64));
         bar.set_style(style());
         bar.set_message(stage.name());
@@ -51,7 +52,7 @@ impl Progress for Bars {
         }
     }
 
-    fn task_finished(&self, _stage: Stage) {
+    fn task_finished(&self, _stage: StageId) {
         if let Ok(current) = self.current.lock() {
             if let Some(bar) = current.as_ref() {
                 bar.inc(1);
@@ -72,7 +73,7 @@ impl Progress for Bars {
             .suspend(|| eprintln!("{function}: attempt {attempt} failed, retrying: {cause}"));
     }
 
-    fn stage_finished(&self, _stage: Stage, _seconds: f64) {
+    fn stage_finished(&self, _stage: StageId, _seconds: f64) {
         if let Ok(mut current) = self.current.lock() {
             if let Some(bar) = current.take() {
                 bar.finish();

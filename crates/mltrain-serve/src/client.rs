@@ -15,10 +15,7 @@ use std::time::Duration;
 
 use cloudevents::binding::reqwest::RequestBuilderExt;
 use mltrain_workflow::driver::Functions;
-use mltrain_workflow::stages::{
-    PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput, ValidationInput,
-    ValidationOutput,
-};
+use mltrain_workflow::stage::Stage;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::Semaphore;
@@ -156,7 +153,7 @@ impl HttpFunctions {
     }
 
     /// Calls `function` with `input` once, at the next of its URLs (see the module docs).
-    pub async fn call<I: Serialize, O: DeserializeOwned>(
+    pub async fn call_function<I: Serialize, O: DeserializeOwned>(
         &self,
         function: Function,
         run_id: &str,
@@ -249,22 +246,8 @@ fn describe(url: &Url, e: &reqwest::Error) -> String {
 }
 
 impl Functions for HttpFunctions {
-    async fn partition(&self, input: PartitionInput) -> mltrain_workflow::Result<PartitionOutput> {
-        self.call(Function::Partition, &input.run_id.clone(), &input)
-            .await
-    }
-    async fn pca(&self, input: PcaInput) -> mltrain_workflow::Result<PcaOutput> {
-        self.call(Function::Pca, &input.run_id.clone(), &input)
-            .await
-    }
-    async fn rf(&self, input: RfInput) -> mltrain_workflow::Result<RfOutput> {
-        self.call(Function::Rf, &input.run_id.clone(), &input).await
-    }
-    async fn validation(
-        &self,
-        input: ValidationInput,
-    ) -> mltrain_workflow::Result<ValidationOutput> {
-        self.call(Function::Validation, &input.run_id.clone(), &input)
+    async fn call<S: Stage>(&self, input: S::Input) -> mltrain_workflow::Result<S::Output> {
+        self.call_function(Function::from(S::ID), S::run_id(&input), &input)
             .await
     }
 }
@@ -272,36 +255,17 @@ impl Functions for HttpFunctions {
 /// In this process or over HTTP: what `mltrain run --backend` and the served driver use.
 #[derive(Debug, Clone)]
 pub enum Backend {
+    /// The stages run in this process.
     Local(mltrain_workflow::driver::Local),
+    /// The stages are called over HTTP.
     Http(HttpFunctions),
 }
 
 impl Functions for Backend {
-    async fn partition(&self, input: PartitionInput) -> mltrain_workflow::Result<PartitionOutput> {
+    async fn call<S: Stage>(&self, input: S::Input) -> mltrain_workflow::Result<S::Output> {
         match self {
-            Backend::Local(f) => f.partition(input).await,
-            Backend::Http(f) => f.partition(input).await,
-        }
-    }
-    async fn pca(&self, input: PcaInput) -> mltrain_workflow::Result<PcaOutput> {
-        match self {
-            Backend::Local(f) => f.pca(input).await,
-            Backend::Http(f) => f.pca(input).await,
-        }
-    }
-    async fn rf(&self, input: RfInput) -> mltrain_workflow::Result<RfOutput> {
-        match self {
-            Backend::Local(f) => f.rf(input).await,
-            Backend::Http(f) => f.rf(input).await,
-        }
-    }
-    async fn validation(
-        &self,
-        input: ValidationInput,
-    ) -> mltrain_workflow::Result<ValidationOutput> {
-        match self {
-            Backend::Local(f) => f.validation(input).await,
-            Backend::Http(f) => f.validation(input).await,
+            Backend::Local(f) => f.call::<S>(input).await,
+            Backend::Http(f) => f.call::<S>(input).await,
         }
     }
 }

@@ -8,57 +8,29 @@
 //!   rf: when every forest of the run is done ─▶ flow.validation ─▶ validation ─▶ validation.response
 //! ```
 //!
-//! Fan-in needs no coordinator and no conditional write: each step leaves a small JSON note
-//! of its output under `<run dir>/flow/`, and an rf step that finds all `num_rf` notes there
-//! assembles the validation input from them. Two rf steps finishing together may both do so;
-//! validation is idempotent (same inputs, same report and model bytes), so running it twice
-//! is harmless. (Garage ignores `If-None-Match`, so a "create if absent" election would not
-//! be safe anyway.) Stage times in a flow run are each fan-out's slowest function.
+//! Fan-in needs no coordinator and no conditional write: every call records its output in
+//! the run's `calls/` folder ([`mltrain_workflow::stage::Record`]), the same records
+//! `--resume` reads, and an rf step that finds all `num_rf` forest records there builds the
+//! validation input from them. Two rf steps finishing together may both do so; validation
+//! is idempotent (same inputs, same report and model bytes), so running it twice is
+//! harmless. (Garage ignores `If-None-Match`, so a "create if absent" election would not be
+//! safe anyway.) Stage times in a flow run are each fan-out's slowest function.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cloudevents::binding::reqwest::RequestBuilderExt;
 use cloudevents::{AttributesReader, Event};
 use mltrain_workflow::layout::RunLayout;
 use mltrain_workflow::report::StageTimes;
-use mltrain_workflow::stages::{
-    self, ForestRef, PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput,
-    ValidationInput,
-};
-use serde::{Deserialize, Serialize};
+use mltrain_workflow::stage::{self, Record};
+use mltrain_workflow::stages::{PcaInput, RfInput, ValidationInput};
+use serde::Serialize;
 use url::Url;
 
 use crate::error::{Error, Result};
 use crate::events;
 use crate::function::{EventKind, Function};
 use crate::runner::Runner;
-
-/// Data of a `flow.pca` event: the PCA input, and what its forests will need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PcaStep {
-    pub input: PcaInput,
-    pub n_classes: usize,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct PartitionNote {
-    params: mltrain_workflow::params::Params,
-    output: PartitionOutput,
-    started_unix_ms: u64,
-    seconds: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct PcaNote {
-    output: PcaOutput,
-    seconds: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct RfNote {
-    output: RfOutput,
-    seconds: f64,
-}
 
 /// Runs the step an event asks for and returns the events that follow it. A plain
 /// `<function>.request` is one step too: it is followed by its `<function>.response`.
@@ -85,83 +57,35 @@ pub async fn handle(runner: &Runner, event: &Event) -> Result<Vec<Event>> {
 
 /// Runs `function` as a step of the flow.
 pub async fn step(runner: &Runner, function: Function, event: &Event) -> Result<Vec<Event>> {
-    let ctx = &runner.ctx;
-    let started = Instant::now();
     match function {
         Function::Partition => {
-            let input: PartitionInput = events::data_of(event)?;
-            let (run_id, params) = (input.run_id.clone(), input.params.clone());
-            let output = stages::partition(ctx, input).await?;
-            let note = PartitionNote {
-                params: params.clone(),
-                output: output.clone(),
-                started_unix_ms: unix_ms(),
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            put_note(runner, &run_id, "partition", &note).await?;
-            output
-                .partitions
-                .iter()
-                .enumerate()
-                .map(|(index, key_list)| {
-                    let data = PcaStep {
-                        input: PcaInput {
-                            run_id: run_id.clone(),
-                            index,
-                            key_list: key_list.clone(),
-                            params: params.clone(),
-                        },
-                        n_classes: output.classes.len(),
-                    };
-                    events::new_event(function, &Function::Pca.flow_type(), Some(&run_id), &data)
-                })
-                .collect()
+            let input: mltrain_workflow::stages::PartitionInput = events::data_of(event)?;
+            let params = input.params.clone();
+            let (run_id, output) = runner.call::<stage::Partition>(input).await?;
+            follow_ups(
+                function,
+                Function::Pca,
+                &run_id,
+                stage::pca_inputs(&run_id, &params, &output),
+            )
         }
         Function::Pca => {
-            let PcaStep { input, n_classes } = events::data_of(event)?;
-            let (run_id, params) = (input.run_id.clone(), input.params.clone());
-            let output = stages::pca(ctx, input).await?;
-            let note = PcaNote {
-                output: output.clone(),
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            put_note(runner, &run_id, &format!("pca-{}", output.index), &note).await?;
-            output
-                .shares
-                .iter()
-                .enumerate()
-                .map(|(share_index, share)| {
-                    let data = RfInput {
-                        run_id: run_id.clone(),
-                        pca_index: output.index,
-                        share_index,
-                        share: share.clone(),
-                        n_classes,
-                        params: params.clone(),
-                    };
-                    events::new_event(function, &Function::Rf.flow_type(), Some(&run_id), &data)
-                })
-                .collect()
+            let input: PcaInput = events::data_of(event)?;
+            let params = input.params.clone();
+            let (run_id, output) = runner.call::<stage::Pca>(input).await?;
+            follow_ups(
+                function,
+                Function::Rf,
+                &run_id,
+                stage::rf_inputs(&run_id, &params, &output),
+            )
         }
         Function::Rf => {
             let input: RfInput = events::data_of(event)?;
-            let (run_id, params) = (input.run_id.clone(), input.params.clone());
-            let output = stages::rf(ctx, input).await?;
-            let name = format!("rf-{}-{}", output.pca_index, output.share_index);
-            let note = RfNote {
-                output,
-                seconds: started.elapsed().as_secs_f64(),
-            };
-            put_note(runner, &run_id, &name, &note).await?;
-            match validation_input(runner, &run_id, params.num_pca, params.num_rf).await? {
-                Some(input) => Ok(vec![events::new_event(
-                    function,
-                    &Function::Validation.flow_type(),
-                    Some(&run_id),
-                    &input,
-                )?]),
-                None => Ok(Vec::new()),
-            }
+            let params = input.params.clone();
+            let (run_id, _) = runner.call::<stage::Rf>(input).await?;
+            let next = validation_input(runner, &run_id, &params).await?;
+            follow_ups(function, Function::Validation, &run_id, next)
         }
         Function::Validation | Function::Driver => {
             let out = runner.invoke(function, event).await?;
@@ -175,104 +99,82 @@ pub async fn step(runner: &Runner, function: Function, event: &Event) -> Result<
     }
 }
 
-/// The validation input, once all `num_rf` forests of the run have left their notes.
+/// The `flow.<next>` events, one per input, that `from` emits.
+fn follow_ups(
+    from: Function,
+    next: Function,
+    run_id: &str,
+    inputs: impl IntoIterator<Item = impl Serialize>,
+) -> Result<Vec<Event>> {
+    inputs
+        .into_iter()
+        .map(|input| events::new_event(from, &next.flow_type(), Some(run_id), &input))
+        .collect()
+}
+
+/// The validation input, once all `num_rf` forests of the run have recorded their outputs.
 async fn validation_input(
     runner: &Runner,
     run_id: &str,
-    num_pca: usize,
-    num_rf: usize,
+    params: &mltrain_workflow::params::Params,
 ) -> Result<Option<ValidationInput>> {
+    let (num_pca, num_rf) = (params.num_pca, params.num_rf);
     let store = &runner.ctx.store;
     let listed = store
-        .list(&notes_dir(run_id))
+        .list(&RunLayout::new(run_id).records())
         .await
         .map_err(mltrain_workflow::Error::from)?;
-    let rf_keys: Vec<String> = listed
+    let rf_names: Vec<String> = listed
         .into_iter()
-        .map(|o| o.key)
-        .filter(|k| k.rsplit('/').next().is_some_and(|n| n.starts_with("rf-")))
+        .filter_map(|o| {
+            let name = o.key.rsplit('/').next()?.strip_suffix(".json")?;
+            name.starts_with("rf-").then(|| name.to_string())
+        })
         .collect();
-    if rf_keys.len() < num_rf {
+    if rf_names.len() < num_rf {
         return Ok(None);
     }
-    let partition: PartitionNote = get_note(runner, &note_key(run_id, "partition")).await?;
+    let partition = read_record::<stage::Partition>(runner, run_id, "partition").await?;
     let mut pcas = Vec::with_capacity(num_pca);
     for i in 0..num_pca {
-        let note: PcaNote = get_note(runner, &note_key(run_id, &format!("pca-{i}"))).await?;
-        pcas.push(note);
+        pcas.push(read_record::<stage::Pca>(runner, run_id, &format!("pca-{i}")).await?);
     }
-    let mut rfs = Vec::with_capacity(rf_keys.len());
-    for key in &rf_keys {
-        let note: RfNote = get_note(runner, key).await?;
-        rfs.push(note);
+    let mut rfs = Vec::with_capacity(rf_names.len());
+    for name in &rf_names {
+        rfs.push(read_record::<stage::Rf>(runner, run_id, name).await?);
     }
-    rfs.sort_by_key(|n| (n.output.pca_index, n.output.share_index));
+    rfs.sort_by_key(|r| (r.output.pca_index, r.output.share_index));
     let slowest = |s: &mut dyn Iterator<Item = f64>| s.fold(0.0, f64::max);
-    let elapsed = unix_ms().saturating_sub(partition.started_unix_ms) as f64 / 1000.0;
-    Ok(Some(ValidationInput {
-        run_id: run_id.to_string(),
-        params: partition.params.clone(),
-        test_list: partition.output.test_list.clone(),
-        bases: pcas.iter().map(|p| p.output.basis.clone()).collect(),
-        forests: rfs
-            .iter()
-            .map(|r| ForestRef {
-                basis: r.output.pca_index,
-                forest: r.output.forest.clone(),
-            })
-            .collect(),
-        train_images: partition.output.train_images,
-        stages: StageTimes {
-            partition: partition.seconds,
-            pca: slowest(&mut pcas.iter().map(|p| p.seconds)),
-            rf: slowest(&mut rfs.iter().map(|r| r.seconds)),
-            validation: 0.0,
-        },
-        elapsed_seconds: elapsed + partition.seconds,
-        explained_variance_ratio: pcas
-            .iter()
-            .map(|p| p.output.explained_variance_ratio)
-            .collect(),
-        components: pcas.iter().map(|p| p.output.components).collect(),
-    }))
+    let times = StageTimes {
+        partition: partition.seconds,
+        pca: slowest(&mut pcas.iter().map(|p| p.seconds)),
+        rf: slowest(&mut rfs.iter().map(|r| r.seconds)),
+        validation: 0.0,
+    };
+    let elapsed = stage::unix_ms().saturating_sub(partition.started_unix_ms) as f64 / 1000.0;
+    let pcas: Vec<_> = pcas.into_iter().map(|r| r.output).collect();
+    let rfs: Vec<_> = rfs.into_iter().map(|r| r.output).collect();
+    Ok(Some(stage::validation_input(
+        run_id,
+        params,
+        &partition.output,
+        &pcas,
+        &rfs,
+        times,
+        elapsed,
+    )))
 }
 
-fn notes_dir(run_id: &str) -> String {
-    format!("{}/flow", RunLayout::new(run_id).dir())
-}
-
-fn note_key(run_id: &str, name: &str) -> String {
-    format!("{}/{name}.json", notes_dir(run_id))
-}
-
-async fn put_note(runner: &Runner, run_id: &str, name: &str, note: &impl Serialize) -> Result<()> {
-    let bytes = serde_json::to_vec(note).map_err(|source| Error::Encode { source })?;
-    runner
-        .ctx
-        .store
-        .put(&note_key(run_id, name), bytes.into())
-        .await
-        .map_err(mltrain_workflow::Error::from)?;
-    Ok(())
-}
-
-async fn get_note<T: serde::de::DeserializeOwned>(runner: &Runner, key: &str) -> Result<T> {
-    let bytes = runner
-        .ctx
-        .store
-        .get(key)
-        .await
-        .map_err(mltrain_workflow::Error::from)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::BadEvent {
-        reason: format!("flow note `{key}` is unreadable: {e}"),
-    })
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
+async fn read_record<S: stage::Stage>(
+    runner: &Runner,
+    run_id: &str,
+    name: &str,
+) -> Result<Record<S::Output>> {
+    stage::record::<S>(&runner.ctx.store, run_id, name)
+        .await?
+        .ok_or_else(|| Error::BadEvent {
+            reason: format!("run `{run_id}` has no readable record of call `{name}`"),
+        })
 }
 
 /// Where follow-up events go: a channel, broker or any CloudEvents receiver (`K_SINK`).

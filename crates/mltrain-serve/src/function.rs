@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use mltrain_workflow::params::Params;
+use mltrain_workflow::stage::StageId;
 
-/// One workflow function: the four stages and the driver that chains them.
+/// One workflow function: the four stages ([`StageId`], whose names they take) and the
+/// driver that chains them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
@@ -33,13 +35,19 @@ impl Function {
         Function::Driver,
     ];
 
+    /// The function's name: its stage's, or `driver`.
     pub fn name(self) -> &'static str {
+        self.stage().map_or("driver", StageId::name)
+    }
+
+    /// The stage this function runs; `None` for the driver.
+    pub fn stage(self) -> Option<StageId> {
         match self {
-            Function::Partition => "partition",
-            Function::Pca => "pca",
-            Function::Rf => "rf",
-            Function::Validation => "validation",
-            Function::Driver => "driver",
+            Function::Partition => Some(StageId::Partition),
+            Function::Pca => Some(StageId::Pca),
+            Function::Rf => Some(StageId::Rf),
+            Function::Validation => Some(StageId::Validation),
+            Function::Driver => None,
         }
     }
 
@@ -70,6 +78,17 @@ impl Function {
     /// CloudEvent source of events the function emits.
     pub fn source(self) -> String {
         format!("/mltrain/{}", self.name())
+    }
+}
+
+impl From<StageId> for Function {
+    fn from(stage: StageId) -> Self {
+        match stage {
+            StageId::Partition => Function::Partition,
+            StageId::Pca => Function::Pca,
+            StageId::Rf => Function::Rf,
+            StageId::Validation => Function::Validation,
+        }
     }
 }
 
@@ -133,6 +152,11 @@ mod tests {
 
     #[test]
     fn names_types_and_kinds_agree() {
+        for stage in StageId::ALL {
+            assert_eq!(Function::from(stage).stage(), Some(stage));
+            assert_eq!(Function::from(stage).name(), stage.name());
+        }
+        assert_eq!(Function::Driver.stage(), None);
         for f in Function::ALL {
             assert_eq!(f.name().parse::<Function>(), Ok(f));
             assert_eq!(

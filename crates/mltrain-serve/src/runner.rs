@@ -3,7 +3,8 @@
 
 use cloudevents::Event;
 use mltrain_workflow::driver;
-use mltrain_workflow::stages::{self, Ctx};
+use mltrain_workflow::stage::{self, Stage};
+use mltrain_workflow::stages::Ctx;
 
 use crate::client::Backend;
 use crate::error::Result;
@@ -39,28 +40,11 @@ impl Runner {
 
     /// Runs `function` with the event's data as its input.
     pub async fn invoke(&self, function: Function, event: &Event) -> Result<Output> {
-        let ctx = &self.ctx;
-        let (run_id, data) = match function {
-            Function::Partition => {
-                let input: stages::PartitionInput = events::data_of(event)?;
-                let run_id = input.run_id.clone();
-                (run_id, to_value(stages::partition(ctx, input).await?)?)
-            }
-            Function::Pca => {
-                let input: stages::PcaInput = events::data_of(event)?;
-                let run_id = input.run_id.clone();
-                (run_id, to_value(stages::pca(ctx, input).await?)?)
-            }
-            Function::Rf => {
-                let input: stages::RfInput = events::data_of(event)?;
-                let run_id = input.run_id.clone();
-                (run_id, to_value(stages::rf(ctx, input).await?)?)
-            }
-            Function::Validation => {
-                let input: stages::ValidationInput = events::data_of(event)?;
-                let run_id = input.run_id.clone();
-                (run_id, to_value(stages::validation(ctx, input).await?)?)
-            }
+        match function {
+            Function::Partition => self.run::<stage::Partition>(event).await,
+            Function::Pca => self.run::<stage::Pca>(event).await,
+            Function::Rf => self.run::<stage::Rf>(event).await,
+            Function::Validation => self.run::<stage::Validation>(event).await,
             Function::Driver => {
                 let input: DriverInput = events::data_of(event)?;
                 let run_id = input
@@ -70,10 +54,29 @@ impl Runner {
                 let report = self
                     .drive(input.params, run_id.clone(), concurrency)
                     .await?;
-                (run_id, to_value(report)?)
+                Ok(Output {
+                    run_id,
+                    data: to_value(report)?,
+                })
             }
-        };
-        Ok(Output { run_id, data })
+        }
+    }
+
+    /// Runs one call of stage `S` on the event's data, as every backend does
+    /// ([`stage::call`]: the stage, then its record).
+    pub async fn run<S: Stage>(&self, event: &Event) -> Result<Output> {
+        let (run_id, output) = self.call::<S>(events::data_of(event)?).await?;
+        Ok(Output {
+            run_id,
+            data: to_value(output)?,
+        })
+    }
+
+    /// Runs one call of stage `S` with `input`; returns its run id and output.
+    pub async fn call<S: Stage>(&self, input: S::Input) -> Result<(String, S::Output)> {
+        let run_id = S::run_id(&input).to_string();
+        let output = stage::call::<S>(&self.ctx, input).await?;
+        Ok((run_id, output))
     }
 }
 

@@ -14,6 +14,7 @@ use mltrain_store::Store;
 use mltrain_workflow::driver::{self, Functions};
 use mltrain_workflow::params::Params;
 use mltrain_workflow::report::Report;
+use mltrain_workflow::stage;
 use mltrain_workflow::stages::{Ctx, PcaInput};
 use tower::ServiceExt;
 
@@ -282,7 +283,7 @@ async fn http_client_against_a_real_socket() {
         ClientConfig::default(),
     )
     .unwrap();
-    let err = live.pca(bad).await.unwrap_err();
+    let err = live.call::<stage::Pca>(bad).await.unwrap_err();
     assert!(err.is_bad_input() && !err.is_retryable(), "{err}");
     server.abort();
 }

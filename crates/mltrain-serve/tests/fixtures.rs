@@ -5,7 +5,6 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use cloudevents::{AttributesReader, Event};
-use mltrain_serve::flow::PcaStep;
 use mltrain_serve::{DriverInput, EventKind, Function, Problem, events};
 use mltrain_workflow::stages::PcaInput;
 
@@ -76,8 +75,8 @@ fn jobsink_event_file_round_trips() {
         EventKind::parse(event.ty()),
         Some(EventKind::Flow(Function::Pca))
     );
-    let step: PcaStep = events::data_of(&event).unwrap();
-    assert_eq!((step.input.index, step.n_classes), (1, 10));
+    let input: PcaInput = events::data_of(&event).unwrap();
+    assert_eq!((input.index, input.params.num_pca), (1, 2));
     let back: serde_json::Value = serde_json::to_value(&event).unwrap();
     assert_eq!(
         back,

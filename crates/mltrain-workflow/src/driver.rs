@@ -17,71 +17,39 @@ use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Rows};
 use crate::params::Params;
 use crate::report::{Report, StageTimes};
-use crate::stages::{
-    self, Ctx, ForestRef, PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput,
-    ValidationInput, ValidationOutput,
-};
+use crate::stage::{self, Stage, StageId};
+use crate::stages::{Ctx, PartitionOutput, PcaOutput, RfOutput};
 
-/// Where the stages run: in this process ([`Local`]) or behind some transport.
+/// Where the stages run: in this process ([`Local`]) or behind some transport. One
+/// method, generic over the [`Stage`]: a backend moves an input to a stage and its output
+/// back, whichever stage it is.
 pub trait Functions: Send + Sync {
-    fn partition(
-        &self,
-        input: PartitionInput,
-    ) -> impl Future<Output = Result<PartitionOutput>> + Send;
-    fn pca(&self, input: PcaInput) -> impl Future<Output = Result<PcaOutput>> + Send;
-    fn rf(&self, input: RfInput) -> impl Future<Output = Result<RfOutput>> + Send;
-    fn validation(
-        &self,
-        input: ValidationInput,
-    ) -> impl Future<Output = Result<ValidationOutput>> + Send;
+    /// Calls stage `S` once with `input`. The callee records the call's output
+    /// ([`stage::call`]); retries are the driver's.
+    fn call<S: Stage>(&self, input: S::Input) -> impl Future<Output = Result<S::Output>> + Send;
 }
 
 /// Runs every stage in this process.
 #[derive(Debug, Clone)]
 pub struct Local {
+    /// The store and limits the stages run with.
     pub ctx: Ctx,
 }
 
 impl Functions for Local {
-    async fn partition(&self, input: PartitionInput) -> Result<PartitionOutput> {
-        stages::partition(&self.ctx, input).await
-    }
-    async fn pca(&self, input: PcaInput) -> Result<PcaOutput> {
-        stages::pca(&self.ctx, input).await
-    }
-    async fn rf(&self, input: RfInput) -> Result<RfOutput> {
-        stages::rf(&self.ctx, input).await
-    }
-    async fn validation(&self, input: ValidationInput) -> Result<ValidationOutput> {
-        stages::validation(&self.ctx, input).await
-    }
-}
-
-/// The four stages, for progress reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Partition,
-    Pca,
-    Rf,
-    Validation,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Partition => "partition",
-            Stage::Pca => "pca",
-            Stage::Rf => "rf",
-            Stage::Validation => "validation",
-        }
+    fn call<S: Stage>(&self, input: S::Input) -> impl Future<Output = Result<S::Output>> + Send {
+        stage::call::<S>(&self.ctx, input)
     }
 }
 
 /// Hears about the run as it goes; every method defaults to doing nothing.
 pub trait Progress: Send + Sync {
-    fn stage_started(&self, _stage: Stage, _tasks: usize) {}
-    fn task_finished(&self, _stage: Stage) {}
-    fn stage_finished(&self, _stage: Stage, _seconds: f64) {}
+    /// Stage `stage` starts `tasks` calls.
+    fn stage_started(&self, _stage: StageId, _tasks: usize) {}
+    /// One call of `stage` finished (or was already done).
+    fn task_finished(&self, _stage: StageId) {}
+    /// Every call of `stage` finished, `seconds` after the first started.
+    fn stage_finished(&self, _stage: StageId, _seconds: f64) {}
     /// A function failed in a way that may pass on a second try; it is being retried.
     fn retrying(&self, _function: &str, _attempt: u32, _error: &Error) {}
 }
@@ -224,74 +192,61 @@ pub async fn inspect(store: &Store, run_id: &str) -> Result<(Params, Done)> {
         }
     }
 
-    let lists: Vec<Option<KeyList>> = futures::future::join_all(
-        (0..params.num_pca)
-            .map(|i| layout.partition(i))
-            .chain([layout.test_list()])
-            .map(|k| {
-                let store = store.clone();
-                async move { objects::get::<KeyList>(&store, &k).await.ok() }
-            }),
-    )
-    .await;
-    let Some(lists) = lists.into_iter().collect::<Option<Vec<KeyList>>>() else {
-        // Without the partition every later output is suspect: run everything again.
+    // Each call's record says what it wrote; a call counts as done only if every object it
+    // names decodes, so a damaged one is written again.
+    let Some(partition) = stage::record::<stage::Partition>(store, run_id, "partition").await?
+    else {
         return Ok((params, done));
     };
-    let (test, parts) = lists.split_last().expect("num_pca + 1 lists");
-    let images: Vec<usize> = parts.iter().map(|l| l.items.len()).collect();
-    done.partition = Some(PartitionOutput {
-        classes: test.classes.clone(),
-        image_size: test.image_size,
-        channels: test.channels,
-        partitions: (0..params.num_pca).map(|i| layout.partition(i)).collect(),
-        test_list: layout.test_list(),
-        train_images: images.iter().sum(),
-        test_images: test.items.len(),
-    });
-
-    for (i, &partition_images) in images.iter().enumerate() {
-        let Ok(basis) = objects::get::<mltrain_core::pca::Pca>(store, &layout.basis(i)).await
+    let partition = partition.output;
+    let lists = partition
+        .partitions
+        .iter()
+        .chain([&partition.test_list])
+        .map(|key| objects::get::<KeyList>(store, key));
+    if futures::future::try_join_all(lists).await.is_err()
+        || partition.partitions.len() != params.num_pca
+    {
+        // Without the partition every later output is suspect: run everything again.
+        return Ok((params, done));
+    }
+    for i in 0..params.num_pca {
+        let Some(record) = stage::record::<stage::Pca>(store, run_id, &format!("pca-{i}")).await?
         else {
             continue;
         };
-        let shares: Vec<String> = (0..params.forests_of(i))
-            .map(|j| layout.share(i, j))
-            .collect();
-        let mut all = true;
-        for key in &shares {
-            all &= objects::get::<Rows>(store, key).await.is_ok();
-        }
-        if all {
-            let out = PcaOutput {
-                index: i,
-                basis: layout.basis(i),
-                shares,
-                images: partition_images,
-                explained_variance_ratio: basis.explained_variance_ratio(),
-                components: basis.n_components(),
-            };
-            done.pca.insert(i, out);
+        let pca = record.output;
+        let basis = objects::get::<mltrain_core::pca::Pca>(store, &pca.basis);
+        let shares = futures::future::try_join_all(
+            pca.shares
+                .iter()
+                .map(|key| objects::get::<Rows>(store, key)),
+        );
+        if pca.index == i
+            && pca.shares.len() == params.forests_of(i)
+            && futures::try_join!(basis, shares).is_ok()
+        {
+            done.pca.insert(i, pca);
         }
     }
     for (&i, _) in done.pca.iter() {
         for j in 0..params.forests_of(i) {
-            let key = layout.forest(i, j);
-            if objects::get::<mltrain_core::forest::Forest>(store, &key)
-                .await
-                .is_ok()
+            let Some(record) =
+                stage::record::<stage::Rf>(store, run_id, &format!("rf-{i}-{j}")).await?
+            else {
+                continue;
+            };
+            let rf = record.output;
+            if (rf.pca_index, rf.share_index) == (i, j)
+                && objects::get::<mltrain_core::forest::Forest>(store, &rf.forest)
+                    .await
+                    .is_ok()
             {
-                done.rf.insert(
-                    (i, j),
-                    RfOutput {
-                        pca_index: i,
-                        share_index: j,
-                        forest: key,
-                    },
-                );
+                done.rf.insert((i, j), rf);
             }
         }
     }
+    done.partition = Some(partition);
     Ok((params, done))
 }
 
@@ -365,54 +320,33 @@ async fn execute<F: Functions>(
     let mut times = StageTimes::default();
 
     let t = Instant::now();
-    progress.stage_started(Stage::Partition, 1);
+    progress.stage_started(StageId::Partition, 1);
     let part = match done.partition.take() {
         Some(part) => part,
         None => {
-            let input = PartitionInput {
-                run_id: run_id.to_string(),
-                params: params.clone(),
-            };
+            let input = stage::partition_input(run_id, params);
             with_retries("partition", options, progress, || {
-                functions.partition(input.clone())
+                functions.call::<stage::Partition>(input.clone())
             })
             .await?
         }
     };
     times.partition = t.elapsed().as_secs_f64();
-    progress.task_finished(Stage::Partition);
-    progress.stage_finished(Stage::Partition, times.partition);
+    progress.task_finished(StageId::Partition);
+    progress.stage_finished(StageId::Partition, times.partition);
 
     let t = Instant::now();
-    progress.stage_started(Stage::Pca, params.num_pca);
-    let results: Vec<Result<PcaOutput>> =
-        // Owned items: a closure taking borrowed ones makes the driver's future not `Send`
-        // (the compiler cannot prove the borrow for every lifetime).
-        futures::stream::iter(part.partitions.clone().into_iter().enumerate().map(|(index, key_list)| {
-            let known = done.pca.remove(&index);
-            let input = PcaInput {
-                run_id: run_id.to_string(),
-                index,
-                key_list,
-                params: params.clone(),
-            };
-            async move {
-                let out = match known {
-                    Some(out) => out,
-                    None => {
-                        let name = format!("pca-{index}");
-                        with_retries(&name, options, progress, || functions.pca(input.clone()))
-                            .await?
-                    }
-                };
-                progress.task_finished(Stage::Pca);
-                Ok::<_, Error>(out)
-            }
-        }))
-        .buffer_unordered(concurrency)
-        // Every function runs to its end, so that bad images are named all at once.
-        .collect()
-        .await;
+    progress.stage_started(StageId::Pca, params.num_pca);
+    let calls = stage::pca_inputs(run_id, params, &part)
+        .into_iter()
+        .map(|input| (done.pca.remove(&input.index), input));
+    let results: Vec<Result<PcaOutput>> = futures::stream::iter(calls.map(|(known, input)| {
+        fan_out::<stage::Pca, F>(functions, options, progress, known, input)
+    }))
+    .buffer_unordered(concurrency)
+    // Every function runs to its end, so that bad images are named all at once.
+    .collect()
+    .await;
     let (pcas, errors): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     if !errors.is_empty() {
         return Err(merge_bad_images(
@@ -422,71 +356,69 @@ async fn execute<F: Functions>(
     let mut pcas: Vec<PcaOutput> = pcas.into_iter().filter_map(Result::ok).collect();
     pcas.sort_by_key(|p| p.index);
     times.pca = t.elapsed().as_secs_f64();
-    progress.stage_finished(Stage::Pca, times.pca);
+    progress.stage_finished(StageId::Pca, times.pca);
 
     let t = Instant::now();
-    progress.stage_started(Stage::Rf, params.num_rf);
-    let mut jobs: Vec<(RfInput, Option<RfOutput>)> = Vec::with_capacity(params.num_rf);
-    for p in &pcas {
-        for (share_index, share) in p.shares.iter().enumerate() {
-            let input = RfInput {
-                run_id: run_id.to_string(),
-                pca_index: p.index,
-                share_index,
-                share: share.clone(),
-                n_classes: part.classes.len(),
-                params: params.clone(),
-            };
-            jobs.push((input, done.rf.remove(&(p.index, share_index))));
-        }
-    }
+    progress.stage_started(StageId::Rf, params.num_rf);
+    let calls: Vec<(Option<RfOutput>, _)> = pcas
+        .iter()
+        .flat_map(|p| stage::rf_inputs(run_id, params, p))
+        .map(|input| (done.rf.remove(&(input.pca_index, input.share_index)), input))
+        .collect();
     let mut forests: Vec<RfOutput> =
-        futures::stream::iter(jobs.into_iter().map(|(input, known)| async move {
-            let out = match known {
-                Some(out) => out,
-                None => {
-                    let name = format!("rf-{}-{}", input.pca_index, input.share_index);
-                    with_retries(&name, options, progress, || functions.rf(input.clone())).await?
-                }
-            };
-            progress.task_finished(Stage::Rf);
-            Ok::<_, Error>(out)
+        futures::stream::iter(calls.into_iter().map(|(known, input)| {
+            fan_out::<stage::Rf, F>(functions, options, progress, known, input)
         }))
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
     forests.sort_by_key(|f| (f.pca_index, f.share_index));
     times.rf = t.elapsed().as_secs_f64();
-    progress.stage_finished(Stage::Rf, times.rf);
+    progress.stage_finished(StageId::Rf, times.rf);
 
-    progress.stage_started(Stage::Validation, 1);
-    let input = ValidationInput {
-        run_id: run_id.to_string(),
-        params: params.clone(),
-        test_list: part.test_list.clone(),
-        bases: pcas.iter().map(|p| p.basis.clone()).collect(),
-        forests: forests
-            .iter()
-            .map(|f| ForestRef {
-                basis: f.pca_index,
-                forest: f.forest.clone(),
-            })
-            .collect(),
-        train_images: part.train_images,
-        stages: times.clone(),
-        elapsed_seconds: started.elapsed().as_secs_f64(),
-        explained_variance_ratio: pcas.iter().map(|p| p.explained_variance_ratio).collect(),
-        components: pcas.iter().map(|p| p.components).collect(),
-    };
+    progress.stage_started(StageId::Validation, 1);
+    let input = stage::validation_input(
+        run_id,
+        params,
+        &part,
+        &pcas,
+        &forests,
+        times.clone(),
+        started.elapsed().as_secs_f64(),
+    );
     let mut report = with_retries("validation", options, progress, || {
-        functions.validation(input.clone())
+        functions.call::<stage::Validation>(input.clone())
     })
     .await?
     .report;
-    progress.task_finished(Stage::Validation);
-    progress.stage_finished(Stage::Validation, report.stages.validation);
+    progress.task_finished(StageId::Validation);
+    progress.stage_finished(StageId::Validation, report.stages.validation);
     report.total_seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// One call of a fan-out stage: `known` when resume found it done, else called with
+/// retries. Owned arguments: a closure over borrowed items makes the driver's future not
+/// `Send` (the compiler cannot prove the borrow for every lifetime).
+async fn fan_out<S: Stage, F: Functions>(
+    functions: &F,
+    options: &Options,
+    progress: &dyn Progress,
+    known: Option<S::Output>,
+    input: S::Input,
+) -> Result<S::Output> {
+    let out = match known {
+        Some(out) => out,
+        None => {
+            let name = S::call_name(&input);
+            with_retries(&name, options, progress, || {
+                functions.call::<S>(input.clone())
+            })
+            .await?
+        }
+    };
+    progress.task_finished(S::ID);
+    Ok(out)
 }
 
 #[cfg(test)]

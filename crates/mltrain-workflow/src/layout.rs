@@ -67,6 +67,17 @@ impl RunLayout {
         format!("{}/pca-{pca}/invalid.json", self.dir())
     }
 
+    /// Where call `name` (`partition`, `pca-3`, `rf-0-1`, `validation`) records its output
+    /// ([`crate::stage::Record`], JSON).
+    pub fn record(&self, name: &str) -> String {
+        format!("{}/{name}.json", self.records())
+    }
+
+    /// The folder of the run's call records.
+    pub fn records(&self) -> String {
+        format!("{}/calls", self.dir())
+    }
+
     pub fn report(&self) -> String {
         format!("{}/validation/report.json", self.dir())
     }

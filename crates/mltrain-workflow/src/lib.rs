@@ -36,6 +36,7 @@ pub mod notes;
 pub mod objects;
 pub mod params;
 pub mod report;
+pub mod stage;
 pub mod stages;
 
 pub use error::{Error, Result};

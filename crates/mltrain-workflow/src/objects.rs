@@ -131,13 +131,13 @@ impl Stored for Model {
     const KIND: Kind = Kind::Model;
 }
 
-pub(crate) async fn put<T: Stored>(store: &Store, key: &str, value: &T) -> Result<()> {
+/// `value` as the object under `key`: its envelope's bytes, ready to write.
+pub fn encode<T: Stored>(key: &str, value: &T) -> Result<(String, Bytes)> {
     let bytes = format::encode(T::KIND, value).map_err(|source| Error::Corrupt {
         key: key.to_string(),
         source,
     })?;
-    store.put(key, Bytes::from(bytes)).await?;
-    Ok(())
+    Ok((key.to_string(), Bytes::from(bytes)))
 }
 
 pub(crate) async fn get<T: Stored>(store: &Store, key: &str) -> Result<T> {

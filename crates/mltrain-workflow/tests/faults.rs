@@ -15,10 +15,8 @@ use mltrain_store::Store;
 use mltrain_workflow::driver::{self, Functions, Local, Options, Quiet};
 use mltrain_workflow::objects;
 use mltrain_workflow::params::Params;
-use mltrain_workflow::stages::{
-    Ctx, PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput, ValidationInput,
-    ValidationOutput,
-};
+use mltrain_workflow::stage::Stage;
+use mltrain_workflow::stages::Ctx;
 use mltrain_workflow::{Error, Result, layout};
 
 /// What an injected fault does to one named function ("partition", "pca-1", "rf-0-1", ...).
@@ -102,30 +100,11 @@ impl Faulty {
 }
 
 impl Functions for Faulty {
-    async fn partition(&self, input: PartitionInput) -> Result<PartitionOutput> {
-        self.before("partition")?;
-        let out = self.local.partition(input).await?;
-        self.after("partition").await;
-        Ok(out)
-    }
-    async fn pca(&self, input: PcaInput) -> Result<PcaOutput> {
-        let name = format!("pca-{}", input.index);
+    async fn call<S: Stage>(&self, input: S::Input) -> Result<S::Output> {
+        let name = S::call_name(&input);
         self.before(&name)?;
-        let out = self.local.pca(input).await?;
+        let out = self.local.call::<S>(input).await?;
         self.after(&name).await;
-        Ok(out)
-    }
-    async fn rf(&self, input: RfInput) -> Result<RfOutput> {
-        let name = format!("rf-{}-{}", input.pca_index, input.share_index);
-        self.before(&name)?;
-        let out = self.local.rf(input).await?;
-        self.after(&name).await;
-        Ok(out)
-    }
-    async fn validation(&self, input: ValidationInput) -> Result<ValidationOutput> {
-        self.before("validation")?;
-        let out = self.local.validation(input).await?;
-        self.after("validation").await;
         Ok(out)
     }
 }

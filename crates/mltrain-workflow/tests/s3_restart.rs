@@ -9,9 +9,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mltrain_store::test_server::S3Server;
-use mltrain_workflow::driver::{self, Local, Options, Progress, Quiet, Stage};
+use mltrain_workflow::driver::{self, Local, Options, Progress, Quiet};
 use mltrain_workflow::objects;
 use mltrain_workflow::params::Params;
+use mltrain_workflow::stage::StageId;
 use mltrain_workflow::stages::Ctx;
 
 /// Stops the store when the PCA stage starts, and lets the stage go on only once the
@@ -23,8 +24,8 @@ struct RestartAtPca {
 }
 
 impl Progress for RestartAtPca {
-    fn stage_started(&self, stage: Stage, _tasks: usize) {
-        if stage == Stage::Pca {
+    fn stage_started(&self, stage: StageId, _tasks: usize) {
+        if stage == StageId::Pca {
             self.stop.send(()).unwrap();
             self.stopped
                 .lock()

@@ -1,21 +1,37 @@
-//! The workflow's stages as plain async functions: serde input in, serde output out.
-//! Transport (in-process, HTTP, CloudEvents, job files) is an adapter around them.
+//! The workflow's stages, each a sans-I/O `compute` inside a thin async shell.
+//!
+//! A stage's shell (`partition`, `pca`, `rf`, `validation`) reads what the call needs from
+//! the store, runs the stage's synchronous `compute` off the async threads with those
+//! objects as values or bytes ([`Objects`]), and writes the objects the compute hands back
+//! ([`Computed`]). The computes do no I/O of their own, so any host that can hand them bytes
+//! can run them. [`crate::stage`] makes each stage one type for the backends.
 
 mod partition;
 mod pca;
 mod rf;
 mod validation;
 
+use std::collections::HashMap;
+
+use bytes::Bytes;
 use mltrain_store::Store;
 
-pub use partition::{PartitionInput, PartitionOutput, partition};
+pub use partition::{Listing, PartitionInput, PartitionOutput, partition};
 pub use pca::{PcaInput, PcaOutput, pca};
 pub use rf::{RfInput, RfOutput, rf};
-pub use validation::{ForestRef, ValidationInput, ValidationOutput, validation};
+pub use validation::{ForestRef, Loaded, ValidationInput, ValidationOutput, validation};
+
+/// The stages' sans-I/O cores: each takes its input and the objects it reads, and returns
+/// its output and the objects to write.
+pub mod compute {
+    pub use super::partition::{Dealt, deal as partition_deal, finish as partition_finish};
+    pub use super::pca::compute as pca;
+    pub use super::rf::compute as rf;
+    pub use super::validation::compute as validation;
+}
 
 use crate::error::{Error, Result};
 use crate::objects::KeyList;
-
 /// What every stage runs with: the store, how many requests to keep in flight, and the
 /// limits that keep hostile or mistaken input from exhausting memory.
 #[derive(Debug, Clone)]
@@ -60,6 +76,127 @@ impl Default for Limits {
     }
 }
 
+/// What a call's compute may need to know of where it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    /// The limits of [`Ctx`].
+    pub limits: Limits,
+    /// Whether the images were fetched whole before decoding (not a local directory read
+    /// as it goes): their bytes then count in the memory plan.
+    pub fetched: bool,
+}
+
+impl Ctx {
+    /// The [`Env`] of a compute run by this context's shell.
+    pub fn env(&self) -> Env {
+        Env {
+            limits: self.limits,
+            fetched: !self.store.is_local(),
+        }
+    }
+}
+
+/// Where a compute finds the bytes of the objects its shell handed over.
+pub trait Objects: Send + Sync {
+    /// The bytes under `key`; a store [`NotFound`](mltrain_store::Error::NotFound) error
+    /// when the shell has none.
+    fn get(&self, key: &str) -> Result<Bytes>;
+}
+
+/// Objects fetched before the compute runs; those that were not in the store are absent.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    objects: HashMap<String, Bytes>,
+}
+
+impl Fetched {
+    /// No objects.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hands over `bytes` as the object under `key`.
+    pub fn insert(&mut self, key: String, bytes: Bytes) {
+        self.objects.insert(key, bytes);
+    }
+}
+
+impl Objects for Fetched {
+    fn get(&self, key: &str) -> Result<Bytes> {
+        self.objects.get(key).cloned().ok_or_else(|| {
+            Error::Store(mltrain_store::Error::NotFound {
+                key: key.to_string(),
+            })
+        })
+    }
+}
+
+/// A local directory's files, read as the compute asks for them: reading then overlaps
+/// decoding instead of preceding it.
+impl Objects for mltrain_store::LocalReader {
+    fn get(&self, key: &str) -> Result<Bytes> {
+        Ok(self.read(key)?)
+    }
+}
+
+/// What a compute hands back: its output, and the objects to write with their bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Computed<O> {
+    /// The call's output.
+    pub output: O,
+    /// `(key, bytes)` to write. The last one is written only after every other has landed:
+    /// it is the one whose presence says the others are there (validation's model).
+    pub writes: Vec<(String, Bytes)>,
+}
+
+/// Writes a compute's objects: all but the last at once, then the last.
+async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Result<()> {
+    let Some((last_key, last)) = writes.pop() else {
+        return Ok(());
+    };
+    futures::future::try_join_all(
+        writes
+            .into_iter()
+            .map(|(key, bytes)| async move { ctx.store.put(&key, bytes).await }),
+    )
+    .await?;
+    ctx.store.put(&last_key, last).await?;
+    Ok(())
+}
+
+/// The images under `keys`, for a compute to decode: a local directory's reader, or every
+/// object fetched at once (an image no longer in the store is left out, for the compute to
+/// name with the bad ones).
+async fn images_of(ctx: &Ctx, keys: Vec<String>) -> Result<Box<dyn Objects>> {
+    if let Some(reader) = ctx.store.local_reader(&keys) {
+        return Ok(Box::new(reader));
+    }
+    use futures::StreamExt;
+    let store = ctx.store.clone();
+    let fetches = keys.into_iter().map(move |key| {
+        let store = store.clone();
+        async move {
+            let got = store.get(&key).await;
+            (key, got)
+        }
+    });
+    let mut stream = futures::stream::iter(fetches).buffer_unordered(ctx.io_concurrency.max(1));
+    let mut fetched = Fetched::new();
+    while let Some((key, got)) = stream.next().await {
+        match got {
+            Ok(bytes) => fetched.insert(key, bytes),
+            Err(mltrain_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Box::new(fetched))
+}
+
+/// The keys of a list's images.
+fn keys_of(list: &KeyList) -> Vec<String> {
+    list.items.iter().map(|i| i.key.clone()).collect()
+}
+
 /// Runs CPU-bound work off the async runtime's threads.
 async fn blocking<T: Send + 'static>(
     stage: &'static str,
@@ -83,59 +220,33 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-/// Fetches and decodes the images of `list`, as levels (a byte per pixel and channel, with
-/// the list's channels), naming every bad key ([`Error::BadImages`]), not only the first.
-///
-/// From a local directory, each decoding task reads its own files as it goes, so reading
-/// overlaps decoding; from other stores, every object is fetched (concurrently) first.
-async fn load_images(
-    ctx: &Ctx,
-    stage: &'static str,
+/// Decodes the images of `list` from `images`, as levels (a byte per pixel and channel,
+/// with the list's channels), naming every bad key ([`Error::BadImages`]), not only the
+/// first.
+fn decode_images(
+    env: &Env,
     list: &KeyList,
+    images: &dyn Objects,
     resize: bool,
 ) -> Result<mltrain_core::image::ImageLevels> {
     use mltrain_core::image::{BatchError, FeatureDecoder, fetch_and_decode_levels};
 
-    let keys: Vec<String> = list.items.iter().map(|i| i.key.clone()).collect();
-    let size = list.image_size;
     let decoder = FeatureDecoder::new()
         .resize(resize)
         .channels(list.channels)
-        .max_pixels(ctx.limits.max_image_pixels);
-    let decoded = match ctx.store.local_reader(&keys) {
-        Some(reader) => {
-            blocking(stage, move || {
-                fetch_and_decode_levels(keys.len(), size, &decoder, |i| reader.read(&keys[i]))
-            })
-            .await?
-        }
-        None => {
-            let bytes = match ctx.store.get_many(&keys, ctx.io_concurrency).await {
-                Ok(bytes) => bytes,
-                Err(mltrain_store::Error::NotFound { key }) => {
-                    return Err(Error::BadImages {
-                        bad: vec![(key, GONE.into())],
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            };
-            blocking(stage, move || {
-                fetch_and_decode_levels(bytes.len(), size, &decoder, |i| {
-                    Ok::<_, mltrain_store::Error>(&bytes[i])
-                })
-            })
-            .await?
-        }
-    };
+        .max_pixels(env.limits.max_image_pixels);
+    let decoded = fetch_and_decode_levels(list.items.len(), list.image_size, &decoder, |i| {
+        images.get(&list.items[i].key)
+    });
     decoded.map_err(|failures| {
         let mut bad = Vec::new();
         for (i, e) in failures {
             match e {
-                BatchError::Fetch(mltrain_store::Error::NotFound { key }) => {
+                BatchError::Fetch(Error::Store(mltrain_store::Error::NotFound { key })) => {
                     bad.push((key, GONE.into()))
                 }
                 // The store failing is not the data's fault: that is the error.
-                BatchError::Fetch(e) => return e.into(),
+                BatchError::Fetch(e) => return e,
                 BatchError::Decode(source) => {
                     bad.push((list.items[i].key.clone(), error_text(&source)))
                 }
@@ -149,12 +260,12 @@ async fn load_images(
 /// resumed run after the data was cleaned up keeps its old list).
 const GONE: &str = "no longer in the store: it was listed when the run started, so start a new run to list the data again";
 
-/// [`load_images`], but with `skip_invalid` the images that do not decode are left out:
+/// [`decode_images`], but with `skip_invalid` the images that do not decode are left out:
 /// returns the images, the list of those kept, and the keys left out with why.
-async fn load_usable_images(
-    ctx: &Ctx,
-    stage: &'static str,
+fn decode_usable_images(
+    env: &Env,
     list: KeyList,
+    images: &dyn Objects,
     resize: bool,
     skip_invalid: bool,
 ) -> Result<(
@@ -162,8 +273,8 @@ async fn load_usable_images(
     KeyList,
     Vec<crate::notes::InvalidImage>,
 )> {
-    match load_images(ctx, stage, &list, resize).await {
-        Ok(images) => Ok((images, list, Vec::new())),
+    match decode_images(env, &list, images, resize) {
+        Ok(decoded) => Ok((decoded, list, Vec::new())),
         Err(Error::BadImages { bad }) if skip_invalid => {
             let left_out: std::collections::HashSet<&str> =
                 bad.iter().map(|(k, _)| k.as_str()).collect();
@@ -171,12 +282,12 @@ async fn load_usable_images(
             kept.items
                 .retain(|item| !left_out.contains(item.key.as_str()));
             // Decoding the rest again costs a second pass only when some are bad.
-            let images = load_images(ctx, stage, &kept, resize).await?;
+            let decoded = decode_images(env, &kept, images, resize)?;
             let invalid = bad
                 .into_iter()
                 .map(|(key, reason)| crate::notes::InvalidImage { key, reason })
                 .collect();
-            Ok((images, kept, invalid))
+            Ok((decoded, kept, invalid))
         }
         Err(e) => Err(e),
     }
@@ -195,8 +306,13 @@ async fn with_bad_test_images(
         return err;
     };
     if let Ok(test) = crate::objects::get::<KeyList>(&ctx.store, &layout.test_list()).await {
-        if let Err(Error::BadImages { bad: more }) = load_images(ctx, "pca", &test, resize).await {
-            bad.extend(more);
+        if let Ok(images) = images_of(ctx, keys_of(&test)).await {
+            let env = ctx.env();
+            let checked =
+                blocking("pca", move || decode_images(&env, &test, &*images, resize)).await;
+            if let Ok(Err(Error::BadImages { bad: more })) = checked {
+                bad.extend(more);
+            }
         }
     }
     Error::BadImages { bad }

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, blocking};
+use super::{Computed, Ctx, blocking, commit};
 use crate::error::{Error, Result};
 use crate::layout::{RunLayout, valid_run_id};
 use crate::notes::DataNotes;
@@ -44,18 +44,21 @@ pub struct PartitionOutput {
     pub test_images: usize,
 }
 
+/// The partition stage's shell: records the parameters, lists the data, [`deal`]s it,
+/// decides the image size and channels from a sample, plans every later call's memory and
+/// writes the key lists ([`finish`]).
 pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutput> {
-    let PartitionInput { run_id, params } = input;
+    let PartitionInput { run_id, params } = &input;
     params.check()?;
-    if !valid_run_id(&run_id) {
+    if !valid_run_id(run_id) {
         return Err(Error::InvalidArgument {
             name: "run id",
             reason: format!("`{run_id}` has characters other than letters, digits, `-` and `.`"),
         });
     }
-    let layout = RunLayout::new(&run_id);
+    let layout = RunLayout::new(run_id);
     // The run's parameters, before any other object of the run: `--resume` reads them back.
-    let json = serde_json::to_vec_pretty(&params).map_err(|e| Error::Task {
+    let json = serde_json::to_vec_pretty(params).map_err(|e| Error::Task {
         stage: "partition",
         reason: e.to_string(),
     })?;
@@ -69,16 +72,61 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         }
     };
     let params_key = layout.params();
-    let (written, by_class, test_listed) = futures::join!(
+    let (written, train, test) = futures::join!(
         ctx.store.put(&params_key, json.into()),
         list_classes(ctx, &params.prefix),
         test_listing
     );
     written?;
-    let (mut by_class, mut skipped) = by_class?;
-    let test_listed = test_listed?.map(|(by_class, test_skipped)| {
-        skipped.extend(test_skipped);
-        by_class
+    let dealt = deal(params, train?, test?)?;
+    let (image_size, channels) = probe_images(ctx, params, &dealt.parts).await?;
+    plan_memory(
+        ctx,
+        params,
+        &dealt.parts,
+        dealt.test.len(),
+        image_size.features(channels),
+    )?;
+    let computed = finish(run_id, dealt, image_size, channels)?;
+    commit(ctx, computed.writes).await?;
+    Ok(computed.output)
+}
+
+/// What partition lists under a prefix, by the ImageFolder rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Class name (first path segment below the prefix) → its image keys, sorted.
+    pub by_class: BTreeMap<String, Vec<String>>,
+    /// Keys passed over as not images, and why.
+    pub skipped: Vec<(String, Skip)>,
+}
+
+/// The data dealt over the PCA functions, before the image size and channels are known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dealt {
+    /// Class names, sorted; labels index this list.
+    pub classes: Vec<String>,
+    /// The training images of each PCA function, shuffled.
+    pub parts: Vec<Vec<Item>>,
+    /// The test images.
+    pub test: Vec<Item>,
+    /// What the user should know about the classes.
+    pub warnings: Vec<String>,
+    /// Keys passed over as not images, under either prefix.
+    pub skipped: Vec<(String, Skip)>,
+}
+
+/// The partition stage's dealing, sans I/O: holds out the test set (or takes the test
+/// prefix's `test` listing) and deals the training images of `train` over the PCA
+/// functions, shuffled with the run's seed and stratified by class.
+pub fn deal(params: &Params, train: Listing, test: Option<Listing>) -> Result<Dealt> {
+    let Listing {
+        mut by_class,
+        mut skipped,
+    } = train;
+    let test_listed = test.map(|listing| {
+        skipped.extend(listing.skipped);
+        listing.by_class
     });
     let mut warnings = Vec::new();
     let classes: Vec<String> = by_class.keys().cloned().collect();
@@ -178,42 +226,49 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         }
         part.shuffle(&mut rng);
     }
+
+    Ok(Dealt {
+        classes,
+        parts,
+        test,
+        warnings,
+        skipped,
+    })
+}
+
+/// The partition stage's last step, sans I/O: the key list of each PCA function and of the
+/// test set, and the notes of what was skipped, once the images' size and channels are
+/// decided.
+pub fn finish(
+    run_id: &str,
+    dealt: Dealt,
+    image_size: ImageSize,
+    channels: Channels,
+) -> Result<Computed<PartitionOutput>> {
+    let Dealt {
+        classes,
+        parts,
+        test,
+        warnings,
+        skipped,
+    } = dealt;
+    let layout = RunLayout::new(run_id);
     let train_images = parts.iter().map(Vec::len).sum();
-
-    let (image_size, channels) = probe_images(ctx, &params, &parts).await?;
-    plan_memory(
-        ctx,
-        &params,
-        &parts,
-        test.len(),
-        image_size.features(channels),
-    )?;
-
     let test_images = test.len();
+    let key_list = |items| KeyList {
+        classes: classes.clone(),
+        image_size,
+        channels,
+        items,
+    };
     let mut writes = Vec::new();
     let mut partitions = Vec::new();
     for (i, items) in parts.into_iter().enumerate() {
         let key = layout.partition(i);
-        partitions.push(key.clone());
-        writes.push((
-            key,
-            KeyList {
-                classes: classes.clone(),
-                image_size,
-                channels,
-                items,
-            },
-        ));
+        writes.push(objects::encode(&key, &key_list(items))?);
+        partitions.push(key);
     }
-    writes.push((
-        layout.test_list(),
-        KeyList {
-            classes: classes.clone(),
-            image_size,
-            channels,
-            items: test,
-        },
-    ));
+    writes.push(objects::encode(&layout.test_list(), &key_list(test))?);
     let notes = DataNotes {
         skipped: crate::notes::group_skipped(skipped),
         invalid: Vec::new(),
@@ -223,28 +278,18 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         stage: "partition",
         reason: e.to_string(),
     })?;
-    futures::try_join!(
-        futures::future::try_join_all(
-            writes
-                .iter()
-                .map(|(key, list)| objects::put(&ctx.store, key, list)),
-        ),
-        async {
-            ctx.store
-                .put(&layout.partition_notes(), notes_json.into())
-                .await
-                .map_err(Error::from)
-        }
-    )?;
-
-    Ok(PartitionOutput {
-        classes,
-        image_size,
-        channels,
-        partitions,
-        test_list: layout.test_list(),
-        train_images,
-        test_images,
+    writes.push((layout.partition_notes(), notes_json.into()));
+    Ok(Computed {
+        output: PartitionOutput {
+            classes,
+            image_size,
+            channels,
+            partitions,
+            test_list: layout.test_list(),
+            train_images,
+            test_images,
+        },
+        writes,
     })
 }
 
@@ -344,10 +389,7 @@ fn plan_memory(
 
 /// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) →
 /// image keys, and the keys skipped as not images ([`mltrain_store::folder`]).
-async fn list_classes(
-    ctx: &Ctx,
-    prefix: &str,
-) -> Result<(BTreeMap<String, Vec<String>>, Vec<(String, Skip)>)> {
+async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<Listing> {
     let prefix = prefix.trim_matches('/');
     let listed = ctx.store.keys(prefix).await?;
     if listed.len() > ctx.limits.max_images {
@@ -389,7 +431,7 @@ async fn list_classes(
             skipped: skipped.len(),
         });
     }
-    Ok((by_class, skipped))
+    Ok(Listing { by_class, skipped })
 }
 
 /// The warning for a class too small to hold any image out for testing.

@@ -5,7 +5,10 @@ use mltrain_core::Matrix;
 use mltrain_core::pca::PcaParams;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, blocking, load_usable_images, with_bad_test_images};
+use super::{
+    Computed, Ctx, Env, Objects, blocking, commit, decode_usable_images, images_of, keys_of,
+    with_bad_test_images,
+};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Rows};
@@ -28,6 +31,8 @@ pub struct PcaOutput {
     /// Keys of the projected-row shares, one per forest, in share order.
     pub shares: Vec<String>,
     pub images: usize,
+    /// Classes of the run, which its forests are trained to tell apart.
+    pub n_classes: usize,
     /// Share of the partition's variance the kept components explain.
     pub explained_variance_ratio: f32,
     /// Components kept: `--components`, or fewer when the images have fewer informative
@@ -35,39 +40,77 @@ pub struct PcaOutput {
     pub components: usize,
 }
 
+/// The PCA stage's shell: reads the key list, checks the memory plan, hands the images to
+/// [`compute`] and writes what it returns.
 pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
+    input.check()?;
+    let layout = RunLayout::new(&input.run_id);
+    let list: KeyList = objects::get(&ctx.store, &input.key_list).await?;
+    // The partition stage planned this already; a served function checks against its own
+    // machine's budget before it allocates.
+    let env = ctx.env();
+    crate::memory::check_pca(
+        input.index,
+        list.items.len(),
+        list.image_size.features(list.channels),
+        input.params.components,
+        env.fetched,
+        env.limits.memory_budget,
+        env.limits
+            .concurrent_functions
+            .clamp(1, input.params.num_pca),
+    )?;
+    let resize = input.params.resize.is_some();
+    let images = images_of(ctx, keys_of(&list)).await?;
+    match blocking("pca", move || compute(&env, input, list, &*images)).await? {
+        Ok(computed) => {
+            commit(ctx, computed.writes).await?;
+            Ok(computed.output)
+        }
+        Err(e) => Err(with_bad_test_images(ctx, e, &layout, resize).await),
+    }
+}
+
+impl PcaInput {
+    /// Refuses parameters out of range and an index past the PCA functions.
+    fn check(&self) -> Result<()> {
+        self.params.check()?;
+        if self.index >= self.params.num_pca {
+            return Err(Error::InvalidArgument {
+                name: "index",
+                reason: format!("PCA function {} of {}", self.index, self.params.num_pca),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The PCA stage's compute: decodes the images of `list` (the key list `input` names) from
+/// `images`, fits the basis, projects the images, and deals the projected rows into one
+/// class-stratified share per forest it feeds. Writes the basis, the shares and, with
+/// `--skip-invalid`, the list of images left out.
+pub fn compute(
+    env: &Env,
+    input: PcaInput,
+    list: KeyList,
+    images: &dyn Objects,
+) -> Result<Computed<PcaOutput>> {
+    input.check()?;
     let PcaInput {
         run_id,
         index,
-        key_list,
         params,
+        ..
     } = input;
-    params.check()?;
-    if index >= params.num_pca {
-        return Err(Error::InvalidArgument {
-            name: "index",
-            reason: format!("PCA function {index} of {}", params.num_pca),
-        });
-    }
     let layout = RunLayout::new(&run_id);
-    let list: KeyList = objects::get(&ctx.store, &key_list).await?;
-    // The partition stage planned this already; a served function checks against its own
-    // machine's budget before it allocates.
-    crate::memory::check_pca(
-        index,
-        list.items.len(),
-        list.image_size.features(list.channels),
-        params.components,
-        !ctx.store.is_local(),
-        ctx.limits.memory_budget,
-        ctx.limits.concurrent_functions.clamp(1, params.num_pca),
+    let (x, list, invalid) = decode_usable_images(
+        env,
+        list,
+        images,
+        params.resize.is_some(),
+        params.skip_invalid,
     )?;
-    let resize = params.resize.is_some();
-    let (x, list, invalid) =
-        match load_usable_images(ctx, "pca", list, resize, params.skip_invalid).await {
-            Ok(loaded) => loaded,
-            Err(e) => return Err(with_bad_test_images(ctx, e, &layout, resize).await),
-        };
+    let mut writes = Vec::new();
     if params.skip_invalid {
         // Validation lists them in the report; written even when empty, so a resumed run
         // that reuses this function's outputs still finds its list.
@@ -75,42 +118,38 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
             stage: "pca",
             reason: e.to_string(),
         })?;
-        ctx.store.put(&layout.invalid(index), json.into()).await?;
+        writes.push((layout.invalid(index), json.into()));
     }
     let labels: Vec<u32> = list.items.iter().map(|i| i.label).collect();
     let n_shares = params.forests_of(index);
-    let components = params.components;
+    let (basis, z) = PcaParams::new(params.components)
+        .fit_transform(&x)
+        .map_err(|source| Error::Compute {
+            stage: "pca",
+            source,
+        })?;
+    drop(x);
+    let shares = split_stratified(&z, &labels, n_shares);
 
-    let (basis, shares) = blocking("pca", move || -> Result<_> {
-        let (basis, z) = PcaParams::new(components)
-            .fit_transform(&x)
-            .map_err(|source| Error::Compute {
-                stage: "pca",
-                source,
-            })?;
-        Ok((basis, split_stratified(&z, &labels, n_shares)))
-    })
-    .await??;
-
-    let explained_variance_ratio = basis.explained_variance_ratio();
-    let kept = basis.n_components();
     let basis_key = layout.basis(index);
-    let share_keys: Vec<String> = (0..n_shares).map(|j| layout.share(index, j)).collect();
-    let basis_write = objects::put(&ctx.store, &basis_key, &basis);
-    let share_writes = futures::future::try_join_all(
-        share_keys
-            .iter()
-            .zip(&shares)
-            .map(|(k, s)| objects::put(&ctx.store, k, s)),
-    );
-    futures::try_join!(basis_write, share_writes)?;
-    Ok(PcaOutput {
-        index,
-        basis: basis_key,
-        shares: share_keys,
-        images: list.items.len(),
-        explained_variance_ratio,
-        components: kept,
+    writes.push(objects::encode(&basis_key, &basis)?);
+    let mut share_keys = Vec::with_capacity(n_shares);
+    for (j, share) in shares.iter().enumerate() {
+        let key = layout.share(index, j);
+        writes.push(objects::encode(&key, share)?);
+        share_keys.push(key);
+    }
+    Ok(Computed {
+        output: PcaOutput {
+            index,
+            basis: basis_key,
+            shares: share_keys,
+            images: list.items.len(),
+            n_classes: list.classes.len(),
+            explained_variance_ratio: basis.explained_variance_ratio(),
+            components: basis.n_components(),
+        },
+        writes,
     })
 }
 

@@ -3,7 +3,7 @@
 use mltrain_core::forest::Forest;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, blocking};
+use super::{Computed, Ctx, blocking, commit};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, Rows};
@@ -27,40 +27,60 @@ pub struct RfOutput {
     pub forest: String,
 }
 
+/// The forest stage's shell: reads the share, hands it to [`compute`], writes the forest.
 pub async fn rf(ctx: &Ctx, input: RfInput) -> Result<RfOutput> {
+    input.check()?;
+    let rows: Rows = objects::get(&ctx.store, &input.share).await?;
+    let computed = blocking("rf", move || compute(input, rows)).await??;
+    commit(ctx, computed.writes).await?;
+    Ok(computed.output)
+}
+
+impl RfInput {
+    /// Refuses parameters out of range and a forest the fan-out does not have.
+    fn check(&self) -> Result<()> {
+        let params = &self.params;
+        params.check()?;
+        if self.pca_index >= params.num_pca || self.share_index >= params.forests_of(self.pca_index)
+        {
+            return Err(Error::InvalidArgument {
+                name: "index",
+                reason: format!(
+                    "forest {} of PCA function {} does not exist with NUM_PCA={} NUM_RF={}",
+                    self.share_index, self.pca_index, params.num_pca, params.num_rf
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The forest stage's compute: trains one forest on `rows`, the share `input` names, with
+/// that forest's own seed; writes the forest.
+pub fn compute(input: RfInput, rows: Rows) -> Result<Computed<RfOutput>> {
+    input.check()?;
     let RfInput {
         run_id,
         pca_index,
         share_index,
-        share,
         n_classes,
         params,
+        ..
     } = input;
-    params.check()?;
-    if pca_index >= params.num_pca || share_index >= params.forests_of(pca_index) {
-        return Err(Error::InvalidArgument {
-            name: "index",
-            reason: format!(
-                "forest {share_index} of PCA function {pca_index} does not exist with NUM_PCA={} NUM_RF={}",
-                params.num_pca, params.num_rf
-            ),
-        });
-    }
-    let rows: Rows = objects::get(&ctx.store, &share).await?;
     let forest_params = params.forest_params(params.forest_index(pca_index, share_index));
-    let forest: Forest = blocking("rf", move || {
-        forest_params.fit(&rows.features, &rows.labels, n_classes)
-    })
-    .await?
-    .map_err(|source| Error::Compute {
-        stage: "rf",
-        source,
-    })?;
+    let forest: Forest = forest_params
+        .fit(&rows.features, &rows.labels, n_classes)
+        .map_err(|source| Error::Compute {
+            stage: "rf",
+            source,
+        })?;
     let key = RunLayout::new(&run_id).forest(pca_index, share_index);
-    objects::put(&ctx.store, &key, &forest).await?;
-    Ok(RfOutput {
-        pca_index,
-        share_index,
-        forest: key,
+    Ok(Computed {
+        writes: vec![objects::encode(&key, &forest)?],
+        output: RfOutput {
+            pca_index,
+            share_index,
+            forest: key,
+        },
     })
 }

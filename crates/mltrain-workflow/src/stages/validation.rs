@@ -8,7 +8,9 @@ use mltrain_core::forest::Forest;
 use mltrain_core::pca::Pca;
 use serde::{Deserialize, Serialize};
 
-use super::{Ctx, blocking, load_usable_images};
+use super::{
+    Computed, Ctx, Env, Objects, blocking, commit, decode_usable_images, images_of, keys_of,
+};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Model};
@@ -46,73 +48,117 @@ pub struct ValidationOutput {
     pub report: Report,
 }
 
+/// The validation stage's shell: reads the test list, the bases, the forests and the data
+/// notes, hands them and the test images to [`compute`], and writes the report and then the
+/// model.
 pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationOutput> {
     let start = Instant::now();
+    input.params.check()?;
+    let layout = RunLayout::new(&input.run_id);
+    let load_list = objects::get::<KeyList>(&ctx.store, &input.test_list);
+    let load_bases = futures::future::try_join_all(
+        input
+            .bases
+            .iter()
+            .map(|k| objects::get::<Pca>(&ctx.store, k)),
+    );
+    let load_forests = futures::future::try_join_all(
+        input
+            .forests
+            .iter()
+            .map(|f| objects::get::<Forest>(&ctx.store, &f.forest)),
+    );
+    let (list, bases, forests, notes) = futures::try_join!(
+        load_list,
+        load_bases,
+        load_forests,
+        gather_notes(ctx, &layout, &input.params)
+    )?;
+    let images = images_of(ctx, keys_of(&list)).await?;
+    let env = ctx.env();
+    let computed = blocking("validation", move || {
+        let loaded = Loaded {
+            list,
+            bases,
+            forests,
+            notes,
+        };
+        compute(&env, input, loaded, &*images, start.elapsed().as_secs_f64())
+    })
+    .await??;
+    commit(ctx, computed.writes).await?;
+    Ok(computed.output)
+}
+
+/// What validation reads besides the test images, decoded.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The test set's key list.
+    pub list: KeyList,
+    /// The bases, in the order of the input's `bases`.
+    pub bases: Vec<Pca>,
+    /// The forests, in the order of the input's `forests`.
+    pub forests: Vec<Forest>,
+    /// What partition noticed and the images the PCA functions left out.
+    pub notes: crate::notes::DataNotes,
+}
+
+/// The validation stage's compute: predicts the test images by soft vote of every (basis,
+/// forest) pair, scores the result, and writes the report and then, last, the model.
+/// `shell_seconds` is the time the call spent before its compute, for the report's stage time.
+pub fn compute(
+    env: &Env,
+    input: ValidationInput,
+    loaded: Loaded,
+    images: &dyn Objects,
+    shell_seconds: f64,
+) -> Result<Computed<ValidationOutput>> {
+    let start = Instant::now();
+    let seconds = || shell_seconds + start.elapsed().as_secs_f64();
     let ValidationInput {
         run_id,
         params,
-        test_list,
-        bases,
-        forests,
+        forests: forest_refs,
         train_images,
         mut stages,
         elapsed_seconds,
         explained_variance_ratio,
         components,
+        ..
     } = input;
     params.check()?;
+    let Loaded {
+        list,
+        bases,
+        forests,
+        mut notes,
+    } = loaded;
     let layout = RunLayout::new(&run_id);
-    let list: KeyList = objects::get(&ctx.store, &test_list).await?;
     let resize = params.resize.is_some();
-
-    let load_bases =
-        futures::future::try_join_all(bases.iter().map(|k| objects::get::<Pca>(&ctx.store, k)));
-    let load_forests = futures::future::try_join_all(
-        forests
-            .iter()
-            .map(|f| objects::get::<Forest>(&ctx.store, &f.forest)),
-    );
-    let (loaded, bases_loaded, forests_loaded, mut notes) = futures::try_join!(
-        load_usable_images(ctx, "validation", list, resize, params.skip_invalid),
-        load_bases,
-        load_forests,
-        gather_notes(ctx, &layout, &params)
-    )?;
-    let (x, list, invalid) = loaded;
+    let (x, list, invalid) = decode_usable_images(env, list, images, resize, params.skip_invalid)?;
     // The partition counted the training images the pca functions then left out.
     let train_images = train_images.saturating_sub(notes.invalid.len());
     notes.invalid.extend(invalid);
 
-    let members = forests
+    let members = forest_refs
         .iter()
-        .zip(forests_loaded)
+        .zip(forests)
         .map(|(r, forest)| Member {
             basis: r.basis,
             forest,
         })
         .collect();
-    let ensemble = Ensemble::new(bases_loaded, members).map_err(|source| Error::Compute {
+    let compute_error = |source| Error::Compute {
         stage: "validation",
         source,
-    })?;
+    };
+    let ensemble = Ensemble::new(bases, members).map_err(compute_error)?;
     let truth: Vec<u32> = list.items.iter().map(|i| i.label).collect();
-    let n_classes = list.classes.len();
-    let (ensemble, evaluation) =
-        blocking("validation", move || -> Result<_> {
-            let predicted = ensemble.predict(&x).map_err(|source| Error::Compute {
-                stage: "validation",
-                source,
-            })?;
-            let evaluation = mltrain_core::metrics::evaluate(&truth, &predicted, n_classes)
-                .map_err(|source| Error::Compute {
-                    stage: "validation",
-                    source,
-                })?;
-            Ok((ensemble, evaluation))
-        })
-        .await??;
+    let predicted = ensemble.predict(&x).map_err(compute_error)?;
+    let evaluation = mltrain_core::metrics::evaluate(&truth, &predicted, list.classes.len())
+        .map_err(compute_error)?;
 
-    stages.validation = start.elapsed().as_secs_f64();
+    stages.validation = seconds();
     let mut warnings = Vec::new();
     for (i, &kept) in components.iter().enumerate() {
         if kept < params.components {
@@ -142,13 +188,13 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         confusion: evaluation.confusion,
         params: params.clone(),
         stages,
-        total_seconds: elapsed_seconds + start.elapsed().as_secs_f64(),
+        total_seconds: elapsed_seconds + seconds(),
         explained_variance_ratio,
         components,
         channels: list.channels,
         image_size: list.image_size,
         warnings,
-        forests: forests.len(),
+        forests: forest_refs.len(),
         model_key: layout.model(),
         report_key: layout.report(),
         data: notes,
@@ -167,10 +213,15 @@ pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationO
         stage: "validation",
         reason: e.to_string(),
     })?;
-    ctx.store.put(&report.report_key, json.into()).await?;
     // Publishing is the last write: a model exists only for a validated run.
-    objects::put(&ctx.store, &report.model_key, &model).await?;
-    Ok(ValidationOutput { report })
+    let writes = vec![
+        (report.report_key.clone(), json.into()),
+        objects::encode(&report.model_key, &model)?,
+    ];
+    Ok(Computed {
+        output: ValidationOutput { report },
+        writes,
+    })
 }
 
 /// What partition noticed and the images the pca functions left out, as they wrote them.
