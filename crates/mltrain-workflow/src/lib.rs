@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The ml-training workflow: partition → PCA (×N) → random forests (×M) → validation,
 //! orchestrated by a driver, over an object store.
 //!
