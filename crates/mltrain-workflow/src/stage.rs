@@ -7,13 +7,11 @@
 //! ([`Record`], under the run's `calls/`): `--resume` and the flow's fan-in both read those
 //! records, then check the objects they name.
 //!
-//! A stage is a sans-I/O core with a thin I/O shell: each stage module has a synchronous
-//! `compute` that takes its input, the objects it reads (as values or bytes, [`Objects`])
-//! and hands back its output and the objects to write ([`Computed`]); its shell reads, calls
-//! `compute` off the async threads, and writes.
-//!
-//! [`Objects`]: crate::stages::Objects
-//! [`Computed`]: crate::stages::Computed
+//! A stage is a sans-I/O core with a thin I/O shell: [`Stage::gather`] reads what a call
+//! needs, [`Stage::compute`] turns its job and those objects (bytes, [`Objects`]) into its
+//! output and the objects to write ([`Computed`]) without any I/O of its own, and the shell
+//! writes them. [`call`] runs the compute in this process; [`call_with`] hands it to
+//! another runtime (a WebAssembly sandbox) with the same bytes.
 
 use std::future::Future;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -26,8 +24,8 @@ use crate::layout::RunLayout;
 use crate::params::Params;
 use crate::report::StageTimes;
 use crate::stages::{
-    Ctx, ForestRef, PartitionInput, PartitionOutput, PcaInput, PcaOutput, RfInput, RfOutput,
-    ValidationInput, ValidationOutput,
+    self, Computed, Ctx, Env, ForestRef, Objects, PartitionInput, PartitionOutput, PcaInput,
+    PcaOutput, RfInput, RfOutput, ValidationInput, ValidationOutput,
 };
 
 /// The four stages, by name: what routes, CloudEvent types, progress and records use.
@@ -77,6 +75,10 @@ impl std::fmt::Display for StageId {
 
 /// One stage of the workflow. Its calls are idempotent: the same input writes the same
 /// objects, so any call may be retried or run twice.
+///
+/// A call is [`gather`](Stage::gather) (the shell reads), [`compute`](Stage::compute) (the
+/// sans-I/O core), then the shell writes what the compute returned; [`call`] does all three
+/// in this process, [`call_with`] lets another runtime do the compute.
 pub trait Stage: Send + Sync + 'static {
     /// Which stage this is.
     const ID: StageId;
@@ -84,6 +86,9 @@ pub trait Stage: Send + Sync + 'static {
     type Input: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static;
     /// What one call returns; small too: the keys of the objects it wrote, and counts.
     type Output: Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static;
+    /// What the compute takes besides the objects: the input, and what the shell learnt
+    /// that is not an object (the partition's listings).
+    type Job: Serialize + DeserializeOwned + std::fmt::Debug + Send + 'static;
 
     /// The run a call belongs to.
     fn run_id(input: &Self::Input) -> &str;
@@ -92,9 +97,41 @@ pub trait Stage: Send + Sync + 'static {
     /// names the call's record, its errors and its retries.
     fn call_name(input: &Self::Input) -> String;
 
-    /// Runs one call against the store: reads its objects, computes, writes its objects.
-    /// [`call`] wraps it with the record every backend relies on.
-    fn execute(ctx: &Ctx, input: Self::Input) -> impl Future<Output = Result<Self::Output>> + Send;
+    /// The shell's first half: refuses a bad input, and reads what the compute needs.
+    fn gather(
+        ctx: &Ctx,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Gathered<Self::Job>>> + Send;
+
+    /// The sans-I/O core: the job and the objects `gather` named, to the output and the
+    /// objects to write. No I/O beyond `objects.get`.
+    fn compute(env: &Env, job: Self::Job, objects: &dyn Objects) -> Result<Computed<Self::Output>>;
+
+    /// A compute's error, completed with what only the store can tell (the PCA stage adds
+    /// the bad test images to its bad training images). As it is, by default.
+    fn explain(_ctx: &Ctx, _input: &Self::Input, err: Error) -> impl Future<Output = Error> + Send {
+        std::future::ready(err)
+    }
+}
+
+/// What a stage's shell read for its compute.
+pub struct Gathered<J> {
+    /// The compute's job.
+    pub job: J,
+    /// Every key the compute may read from `objects`, for a host that must hand them all
+    /// over at once (the compute may read fewer: a sample stops at its first good image).
+    pub keys: Vec<String>,
+    /// The objects: fetched, or read from a local directory as the compute asks.
+    pub objects: Box<dyn Objects>,
+}
+
+impl<J: std::fmt::Debug> std::fmt::Debug for Gathered<J> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gathered")
+            .field("job", &self.job)
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The partition stage.
@@ -114,17 +151,25 @@ impl Stage for Partition {
     const ID: StageId = StageId::Partition;
     type Input = PartitionInput;
     type Output = PartitionOutput;
+    type Job = stages::PartitionJob;
     fn run_id(input: &PartitionInput) -> &str {
         &input.run_id
     }
     fn call_name(_: &PartitionInput) -> String {
         "partition".into()
     }
-    fn execute(
+    fn gather(
         ctx: &Ctx,
-        input: PartitionInput,
-    ) -> impl Future<Output = Result<PartitionOutput>> + Send {
-        crate::stages::partition(ctx, input)
+        input: &PartitionInput,
+    ) -> impl Future<Output = Result<Gathered<Self::Job>>> + Send {
+        stages::partition::gather(ctx, input)
+    }
+    fn compute(
+        env: &Env,
+        job: Self::Job,
+        objects: &dyn Objects,
+    ) -> Result<Computed<PartitionOutput>> {
+        stages::partition::compute(env, job, objects)
     }
 }
 
@@ -132,14 +177,24 @@ impl Stage for Pca {
     const ID: StageId = StageId::Pca;
     type Input = PcaInput;
     type Output = PcaOutput;
+    type Job = PcaInput;
     fn run_id(input: &PcaInput) -> &str {
         &input.run_id
     }
     fn call_name(input: &PcaInput) -> String {
         format!("pca-{}", input.index)
     }
-    fn execute(ctx: &Ctx, input: PcaInput) -> impl Future<Output = Result<PcaOutput>> + Send {
-        crate::stages::pca(ctx, input)
+    fn gather(
+        ctx: &Ctx,
+        input: &PcaInput,
+    ) -> impl Future<Output = Result<Gathered<PcaInput>>> + Send {
+        stages::pca::gather(ctx, input)
+    }
+    fn compute(env: &Env, job: PcaInput, objects: &dyn Objects) -> Result<Computed<PcaOutput>> {
+        stages::pca::compute(env, job, objects)
+    }
+    fn explain(ctx: &Ctx, input: &PcaInput, err: Error) -> impl Future<Output = Error> + Send {
+        stages::pca::explain(ctx, input, err)
     }
 }
 
@@ -147,14 +202,21 @@ impl Stage for Rf {
     const ID: StageId = StageId::Rf;
     type Input = RfInput;
     type Output = RfOutput;
+    type Job = RfInput;
     fn run_id(input: &RfInput) -> &str {
         &input.run_id
     }
     fn call_name(input: &RfInput) -> String {
         format!("rf-{}-{}", input.pca_index, input.share_index)
     }
-    fn execute(ctx: &Ctx, input: RfInput) -> impl Future<Output = Result<RfOutput>> + Send {
-        crate::stages::rf(ctx, input)
+    fn gather(
+        ctx: &Ctx,
+        input: &RfInput,
+    ) -> impl Future<Output = Result<Gathered<RfInput>>> + Send {
+        stages::rf::gather(ctx, input)
+    }
+    fn compute(env: &Env, job: RfInput, objects: &dyn Objects) -> Result<Computed<RfOutput>> {
+        stages::rf::compute(env, job, objects)
     }
 }
 
@@ -162,17 +224,25 @@ impl Stage for Validation {
     const ID: StageId = StageId::Validation;
     type Input = ValidationInput;
     type Output = ValidationOutput;
+    type Job = ValidationInput;
     fn run_id(input: &ValidationInput) -> &str {
         &input.run_id
     }
     fn call_name(_: &ValidationInput) -> String {
         "validation".into()
     }
-    fn execute(
+    fn gather(
         ctx: &Ctx,
-        input: ValidationInput,
-    ) -> impl Future<Output = Result<ValidationOutput>> + Send {
-        crate::stages::validation(ctx, input)
+        input: &ValidationInput,
+    ) -> impl Future<Output = Result<Gathered<ValidationInput>>> + Send {
+        stages::validation::gather(ctx, input)
+    }
+    fn compute(
+        env: &Env,
+        job: ValidationInput,
+        objects: &dyn Objects,
+    ) -> Result<Computed<ValidationOutput>> {
+        stages::validation::compute(env, job, objects)
     }
 }
 
@@ -191,12 +261,32 @@ pub struct Record<O> {
 /// Runs one call of stage `S` in this process and records its output: what every backend
 /// ends up running, wherever the call came from.
 pub async fn call<S: Stage>(ctx: &Ctx, input: S::Input) -> Result<S::Output> {
+    call_with::<S, _, _>(ctx, input, |env, job, objects| {
+        stages::blocking(S::ID.name(), move || S::compute(&env, job, &*objects))
+    })
+    .await
+}
+
+/// Runs one call of stage `S` with its compute done by `compute` (another runtime, a
+/// sandbox): this process gathers the call's objects, hands them over, writes what comes
+/// back, and records the output. `compute` returns the compute's own result inside the
+/// runtime's: `Err` outside for the runtime failing, inside for the compute refusing.
+pub async fn call_with<S, F, Fut>(ctx: &Ctx, input: S::Input, compute: F) -> Result<S::Output>
+where
+    S: Stage,
+    F: FnOnce(Env, S::Job, Box<dyn Objects>) -> Fut + Send,
+    Fut: Future<Output = Result<Result<Computed<S::Output>>>> + Send,
+{
     let started_unix_ms = unix_ms();
     let started = Instant::now();
-    let key = RunLayout::new(S::run_id(&input)).record(&S::call_name(&input));
-    let output = S::execute(ctx, input).await?;
+    let gathered = S::gather(ctx, &input).await?;
+    let computed = match compute(ctx.env(), gathered.job, gathered.objects).await? {
+        Ok(computed) => computed,
+        Err(e) => return Err(S::explain(ctx, &input, e).await),
+    };
+    stages::commit(ctx, computed.writes).await?;
     let record = Record {
-        output,
+        output: computed.output,
         started_unix_ms,
         seconds: started.elapsed().as_secs_f64(),
     };
@@ -204,6 +294,7 @@ pub async fn call<S: Stage>(ctx: &Ctx, input: S::Input) -> Result<S::Output> {
         stage: S::ID.name(),
         reason: format!("cannot encode the call's record: {e}"),
     })?;
+    let key = RunLayout::new(S::run_id(&input)).record(&S::call_name(&input));
     ctx.store.put(&key, json.into()).await?;
     Ok(record.output)
 }

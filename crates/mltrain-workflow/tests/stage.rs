@@ -13,10 +13,10 @@ use std::sync::Mutex;
 use mltrain_store::Store;
 use mltrain_workflow::driver::{self, Functions, Local, Options, Quiet};
 use mltrain_workflow::layout::RunLayout;
-use mltrain_workflow::objects::{self, KeyList, Rows};
+use mltrain_workflow::objects::{self, KeyList};
 use mltrain_workflow::params::Params;
 use mltrain_workflow::stage::{self, Stage};
-use mltrain_workflow::stages::{self, Ctx, Fetched, Loaded, compute};
+use mltrain_workflow::stages::{self, Ctx, Fetched};
 use mltrain_workflow::{Result, report::Report};
 
 use common::memory;
@@ -126,8 +126,9 @@ async fn computes_handed_bytes_write_what_their_calls_wrote() {
         let recorded = record::<stage::Pca>(&store, &format!("pca-{}", input.index)).await;
         let list: KeyList =
             objects::decode(&input.key_list, &store.get(&input.key_list).await.unwrap()).unwrap();
-        let images = fetched(&store, list.items.iter().map(|i| i.key.clone())).await;
-        let computed = compute::pca(&env, input, list, &images).unwrap();
+        let keys = list.items.iter().map(|i| i.key.clone());
+        let objects = fetched(&store, keys.chain([input.key_list.clone()])).await;
+        let computed = stage::Pca::compute(&env, input, &objects).unwrap();
         assert_eq!(computed.output, recorded.output);
         assert_written(&store, &computed.writes).await;
         pcas.push(computed.output);
@@ -137,9 +138,8 @@ async fn computes_handed_bytes_write_what_their_calls_wrote() {
         for input in stage::rf_inputs(RUN, &params, pca) {
             let name = stage::Rf::call_name(&input);
             let recorded = record::<stage::Rf>(&store, &name).await;
-            let rows: Rows =
-                objects::decode(&input.share, &store.get(&input.share).await.unwrap()).unwrap();
-            let computed = compute::rf(input, rows).unwrap();
+            let objects = fetched(&store, [input.share.clone()]).await;
+            let computed = stage::Rf::compute(&env, input, &objects).unwrap();
             assert_eq!(computed.output, recorded.output);
             assert_written(&store, &computed.writes).await;
             rfs.push(computed.output);
@@ -156,38 +156,54 @@ async fn computes_handed_bytes_write_what_their_calls_wrote() {
         Default::default(),
         0.0,
     );
-    let get = |key: String| {
-        let store = store.clone();
-        async move { store.get(&key).await.unwrap() }
-    };
-    let list: KeyList =
-        objects::decode(&input.test_list, &get(input.test_list.clone()).await).unwrap();
-    let mut bases = Vec::new();
-    for key in &input.bases {
-        bases.push(objects::decode(key, &get(key.clone()).await).unwrap());
-    }
-    let mut forests = Vec::new();
-    for f in &input.forests {
-        forests.push(objects::decode(&f.forest, &get(f.forest.clone()).await).unwrap());
-    }
-    let notes = serde_json::from_slice(&get(layout.partition_notes()).await).unwrap();
-    let images = fetched(&store, list.items.iter().map(|i| i.key.clone())).await;
-    let loaded = Loaded {
-        list,
-        bases,
-        forests,
-        notes,
-    };
-    let computed = compute::validation(&env, input, loaded, &images, 0.0).unwrap();
+    let list: KeyList = objects::decode(
+        &input.test_list,
+        &store.get(&input.test_list).await.unwrap(),
+    )
+    .unwrap();
+    let mut keys = vec![input.test_list.clone(), layout.partition_notes()];
+    keys.extend(input.bases.iter().cloned());
+    keys.extend(input.forests.iter().map(|f| f.forest.clone()));
+    keys.extend(list.items.iter().map(|i| i.key.clone()));
+    let objects = fetched(&store, keys).await;
+    let computed = stage::Validation::compute(&env, input, &objects).unwrap();
     assert_eq!(computed.output.report.accuracy, report.accuracy);
     assert_eq!(computed.output.report.confusion, report.confusion);
     // The model is the last write, and the same bytes; the report differs only in times.
-    let (model_key, model) = computed.writes.last().unwrap();
+    let (model_key, _) = computed.writes.last().unwrap();
     assert_eq!(*model_key, layout.model());
     assert_written(&store, &computed.writes[1..]).await;
-    assert!(!model.is_empty());
     let validation = record::<stage::Validation>(&store, "validation").await;
     assert_eq!(validation.output.report.accuracy, report.accuracy);
+
+    // Partition's compute, handed its listings and the sample, deals the same key lists.
+    let listing = |prefix: &str| {
+        let store = store.clone();
+        let prefix = prefix.to_string();
+        async move {
+            let mut by_class: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for key in store.keys(&prefix).await.unwrap() {
+                let class = key.split('/').nth(1).unwrap().to_string();
+                by_class.entry(class).or_default().push(key);
+            }
+            stages::Listing {
+                by_class,
+                skipped: Vec::new(),
+            }
+        }
+    };
+    let train = listing("pictures").await;
+    let dealt = stages::deal(&params, &train, None).unwrap();
+    let all = dealt.parts.iter().flatten().map(|i| i.key.clone());
+    let job = stages::PartitionJob {
+        input: stage::partition_input(RUN, &params),
+        train,
+        test: None,
+    };
+    let objects = fetched(&store, all.collect::<Vec<_>>()).await;
+    let computed = stage::Partition::compute(&env, job, &objects).unwrap();
+    assert_eq!(computed.output, partition);
+    assert_written(&store, &computed.writes).await;
 }
 
 /// A backend that counts the calls it passes on, by call name.
@@ -267,7 +283,10 @@ async fn shell_and_compute_refuse_an_index_past_the_fan_out() {
         channels: mltrain_core::image::Channels::Grey,
         items: Vec::new(),
     };
-    let computed = compute::pca(&ctx.env(), input, list, &Fetched::new()).unwrap_err();
+    let mut objects = Fetched::new();
+    let list = objects::encode("missing", &list).unwrap();
+    objects.insert(list.0, list.1);
+    let computed = stage::Pca::compute(&ctx.env(), input, &objects).unwrap_err();
     assert!(computed.is_bad_input(), "{computed}");
     // A refused call leaves no record.
     assert!(

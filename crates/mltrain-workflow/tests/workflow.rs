@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use mltrain_workflow::driver::{self, Local, Quiet};
 use mltrain_workflow::objects::{self, KeyList};
 use mltrain_workflow::params::{Params, TestSplit};
-use mltrain_workflow::stages::{Ctx, PartitionInput, PartitionOutput, partition};
+use mltrain_workflow::stage;
+use mltrain_workflow::stages::{Ctx, PartitionInput, PartitionOutput};
 use mltrain_workflow::{Error, layout};
 
 use common::{local, memory, put_digits};
@@ -25,7 +26,7 @@ fn params(prefix: &str, num_pca: usize, num_rf: usize) -> Params {
 
 /// Runs the partition stage of run `run_id`.
 async fn partitioned(ctx: &Ctx, run_id: &str, params: Params) -> PartitionOutput {
-    partition(
+    stage::call::<stage::Partition>(
         ctx,
         PartitionInput {
             run_id: run_id.into(),
@@ -280,7 +281,7 @@ async fn bad_data_is_refused_with_the_culprit_named() {
 /// one gone from the store, not as a decode error.
 #[tokio::test]
 async fn an_image_gone_after_partition_is_named() {
-    use mltrain_workflow::stages::{PcaInput, pca};
+    use mltrain_workflow::stages::PcaInput;
 
     let dir = tempfile::tempdir().unwrap();
     let store = local(dir.path());
@@ -292,7 +293,7 @@ async fn an_image_gone_after_partition_is_named() {
     let victim = &list.items[list.items.len() / 2].key;
     std::fs::remove_file(dir.path().join(victim)).unwrap();
 
-    let err = pca(
+    let err = stage::call::<stage::Pca>(
         &ctx,
         PcaInput {
             run_id: "gone".into(),

@@ -1,34 +1,25 @@
 //! The workflow's stages, each a sans-I/O `compute` inside a thin async shell.
 //!
-//! A stage's shell (`partition`, `pca`, `rf`, `validation`) reads what the call needs from
-//! the store, runs the stage's synchronous `compute` off the async threads with those
-//! objects as values or bytes ([`Objects`]), and writes the objects the compute hands back
-//! ([`Computed`]). The computes do no I/O of their own, so any host that can hand them bytes
-//! can run them. [`crate::stage`] makes each stage one type for the backends.
+//! Each stage's module has a `gather` (the shell reads what a call needs from the store)
+//! and a `compute` (synchronous, no I/O: the job and the objects as bytes, [`Objects`], to
+//! the output and the objects to write, [`Computed`]). [`crate::stage`] makes each stage
+//! one type over these and writes what the compute returns, so any host that can hand a
+//! compute bytes can run it.
 
-mod partition;
-mod pca;
-mod rf;
-mod validation;
+pub(crate) mod partition;
+pub(crate) mod pca;
+pub(crate) mod rf;
+pub(crate) mod validation;
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 use mltrain_store::Store;
 
-pub use partition::{Listing, PartitionInput, PartitionOutput, partition};
-pub use pca::{PcaInput, PcaOutput, pca};
-pub use rf::{RfInput, RfOutput, rf};
-pub use validation::{ForestRef, Loaded, ValidationInput, ValidationOutput, validation};
-
-/// The stages' sans-I/O cores: each takes its input and the objects it reads, and returns
-/// its output and the objects to write.
-pub mod compute {
-    pub use super::partition::{Dealt, deal as partition_deal, finish as partition_finish};
-    pub use super::pca::compute as pca;
-    pub use super::rf::compute as rf;
-    pub use super::validation::compute as validation;
-}
+pub use partition::{Dealt, Listing, PartitionInput, PartitionJob, PartitionOutput, deal, finish};
+pub use pca::{PcaInput, PcaOutput};
+pub use rf::{RfInput, RfOutput};
+pub use validation::{ForestRef, ValidationInput, ValidationOutput};
 
 use crate::error::{Error, Result};
 use crate::objects::KeyList;
@@ -150,7 +141,7 @@ pub struct Computed<O> {
 }
 
 /// Writes a compute's objects: all but the last at once, then the last.
-async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Result<()> {
+pub(crate) async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Result<()> {
     let Some((last_key, last)) = writes.pop() else {
         return Ok(());
     };
@@ -164,16 +155,16 @@ async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Result<()> {
     Ok(())
 }
 
-/// The images under `keys`, for a compute to decode: a local directory's reader, or every
-/// object fetched at once (an image no longer in the store is left out, for the compute to
-/// name with the bad ones).
-async fn images_of(ctx: &Ctx, keys: Vec<String>) -> Result<Box<dyn Objects>> {
-    if let Some(reader) = ctx.store.local_reader(&keys) {
+/// The objects under `keys`, for a compute: a local directory's reader, which reads each
+/// as the compute asks for it, or every object fetched at once (one that is not in the
+/// store is left out, for the compute to name: a deleted image is a bad image).
+pub(crate) async fn objects_of(ctx: &Ctx, keys: &[String]) -> Result<Box<dyn Objects>> {
+    if let Some(reader) = ctx.store.local_reader(keys) {
         return Ok(Box::new(reader));
     }
     use futures::StreamExt;
     let store = ctx.store.clone();
-    let fetches = keys.into_iter().map(move |key| {
+    let fetches = keys.iter().cloned().map(move |key| {
         let store = store.clone();
         async move {
             let got = store.get(&key).await;
@@ -192,13 +183,18 @@ async fn images_of(ctx: &Ctx, keys: Vec<String>) -> Result<Box<dyn Objects>> {
     Ok(Box::new(fetched))
 }
 
+/// Decodes the stored object under `key` from `objects`.
+pub(crate) fn read<T: crate::objects::Stored>(objects: &dyn Objects, key: &str) -> Result<T> {
+    crate::objects::decode(key, &objects.get(key)?)
+}
+
 /// The keys of a list's images.
 fn keys_of(list: &KeyList) -> Vec<String> {
     list.items.iter().map(|i| i.key.clone()).collect()
 }
 
 /// Runs CPU-bound work off the async runtime's threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     stage: &'static str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
@@ -306,7 +302,7 @@ async fn with_bad_test_images(
         return err;
     };
     if let Ok(test) = crate::objects::get::<KeyList>(&ctx.store, &layout.test_list()).await {
-        if let Ok(images) = images_of(ctx, keys_of(&test)).await {
+        if let Ok(images) = objects_of(ctx, &keys_of(&test)).await {
             let env = ctx.env();
             let checked =
                 blocking("pca", move || decode_images(&env, &test, &*images, resize)).await;

@@ -9,19 +9,21 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Computed, Ctx, blocking, commit};
+use super::{Computed, Ctx, Env, Objects, objects_of};
 use crate::error::{Error, Result};
 use crate::layout::{RunLayout, valid_run_id};
 use crate::notes::DataNotes;
 use crate::objects::{self, Item, KeyList};
 use crate::params::{Params, TestSplit};
+use crate::stage::Gathered;
 use mltrain_store::folder::{Skip, skip_reason};
 
 /// RNG stream of the partition stage (forests use streams 0..num_rf).
 const PARTITION_STREAM: u64 = u64::MAX;
 
-/// Training images decoded to decide `--channels auto`, taken from every partition in turn
-/// after the shuffle, so from every class in proportion: one round trip of reads.
+/// Training images probed to decide `--channels auto` and the image size, taken from every
+/// partition in turn after the shuffle, so from every class in proportion: one round trip
+/// of reads.
 const CHANNEL_SAMPLE: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,11 +46,10 @@ pub struct PartitionOutput {
     pub test_images: usize,
 }
 
-/// The partition stage's shell: records the parameters, lists the data, [`deal`]s it,
-/// decides the image size and channels from a sample, plans every later call's memory and
-/// writes the key lists ([`finish`]).
-pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutput> {
-    let PartitionInput { run_id, params } = &input;
+/// The partition stage's shell: records the parameters, lists the data, and hands the
+/// listings and a sample of the images (to decide their size and channels) to [`compute`].
+pub(crate) async fn gather(ctx: &Ctx, input: &PartitionInput) -> Result<Gathered<PartitionJob>> {
+    let PartitionInput { run_id, params } = input;
     params.check()?;
     if !valid_run_id(run_id) {
         return Err(Error::InvalidArgument {
@@ -78,22 +79,54 @@ pub async fn partition(ctx: &Ctx, input: PartitionInput) -> Result<PartitionOutp
         test_listing
     );
     written?;
-    let dealt = deal(params, train?, test?)?;
-    let (image_size, channels) = probe_images(ctx, params, &dealt.parts).await?;
+    let job = PartitionJob {
+        input: input.clone(),
+        train: train?,
+        test: test?,
+    };
+    // The compute deals again; dealing here too only picks the sample it will probe.
+    let keys = sample_keys(params, &deal(params, &job.train, job.test.as_ref())?.parts);
+    let objects = objects_of(ctx, &keys).await?;
+    Ok(Gathered { job, keys, objects })
+}
+
+/// What the partition stage's compute takes: the input and the listings its shell made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionJob {
+    /// The call's input.
+    pub input: PartitionInput,
+    /// The training prefix, listed.
+    pub train: Listing,
+    /// The test prefix, listed, when the test set is a prefix of its own.
+    pub test: Option<Listing>,
+}
+
+/// The partition stage's compute: [`deal`]s the listings, decides the image size and
+/// channels from a sample of the training images, plans every later call's memory, and
+/// writes the key lists and the notes ([`finish`]).
+pub(crate) fn compute(
+    env: &Env,
+    job: PartitionJob,
+    objects: &dyn Objects,
+) -> Result<Computed<PartitionOutput>> {
+    let PartitionJob { input, train, test } = job;
+    let params = &input.params;
+    params.check()?;
+    let dealt = deal(params, &train, test.as_ref())?;
+    drop((train, test));
+    let (image_size, channels) = probe_images(env, params, &dealt.parts, objects)?;
     plan_memory(
-        ctx,
+        env,
         params,
         &dealt.parts,
         dealt.test.len(),
         image_size.features(channels),
     )?;
-    let computed = finish(run_id, dealt, image_size, channels)?;
-    commit(ctx, computed.writes).await?;
-    Ok(computed.output)
+    finish(&input.run_id, dealt, image_size, channels)
 }
 
 /// What partition lists under a prefix, by the ImageFolder rule.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
     /// Class name (first path segment below the prefix) → its image keys, sorted.
     pub by_class: BTreeMap<String, Vec<String>>,
@@ -119,14 +152,12 @@ pub struct Dealt {
 /// The partition stage's dealing, sans I/O: holds out the test set (or takes the test
 /// prefix's `test` listing) and deals the training images of `train` over the PCA
 /// functions, shuffled with the run's seed and stratified by class.
-pub fn deal(params: &Params, train: Listing, test: Option<Listing>) -> Result<Dealt> {
-    let Listing {
-        mut by_class,
-        mut skipped,
-    } = train;
+pub fn deal(params: &Params, train: &Listing, test: Option<&Listing>) -> Result<Dealt> {
+    let mut by_class = train.by_class.clone();
+    let mut skipped = train.skipped.clone();
     let test_listed = test.map(|listing| {
-        skipped.extend(listing.skipped);
-        listing.by_class
+        skipped.extend(listing.skipped.iter().cloned());
+        listing.by_class.clone()
     });
     let mut warnings = Vec::new();
     let classes: Vec<String> = by_class.keys().cloned().collect();
@@ -293,59 +324,59 @@ pub fn finish(
     })
 }
 
-/// The data set's image size (that of its first training image, unless `--resize` sets it)
-/// and channels (`--channels`, or for `auto` RGB if any of a sample of the training images
-/// has colour). Reads one image, or [`CHANNEL_SAMPLE`] for `auto`.
-async fn probe_images(
-    ctx: &Ctx,
+/// The training images the compute may probe for their size and channels: the first
+/// [`CHANNEL_SAMPLE`] of every partition in turn, so from every class in proportion. None
+/// when `--resize` and `--channels` leave nothing to decide.
+fn sample_keys(params: &Params, parts: &[Vec<Item>]) -> Vec<String> {
+    if params.resize.is_some() && params.channels.fixed().is_some() {
+        return Vec::new();
+    }
+    let longest = parts.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|i| parts.iter().filter_map(move |p| p.get(i)))
+        .take(CHANNEL_SAMPLE)
+        .map(|item| item.key.clone())
+        .collect()
+}
+
+/// The data set's image size (that of the first sampled image whose header reads, unless
+/// `--resize` sets it) and channels (`--channels`, or for `auto` RGB if any sampled image
+/// has colour). With fixed channels, probing stops at the first good image.
+fn probe_images(
+    env: &Env,
     params: &Params,
     parts: &[Vec<Item>],
+    objects: &dyn Objects,
 ) -> Result<(ImageSize, Channels)> {
     let fixed = params.channels.fixed();
-    let wanted = match (params.resize, fixed) {
-        (Some(size), Some(channels)) => return Ok((size, channels)),
-        (None, Some(_)) => 1,
-        (_, None) => CHANNEL_SAMPLE,
-    };
-    let longest = parts.iter().map(Vec::len).max().unwrap_or(0);
-    let keys: Vec<String> = (0..longest)
-        .flat_map(|i| parts.iter().filter_map(move |p| p.get(i)))
-        .take(wanted)
-        .map(|item| item.key.clone())
-        .collect();
-    let mut decoder = FeatureDecoder::new().max_pixels(ctx.limits.max_image_pixels);
-    let probes: Vec<Result<_>> = match ctx.store.local_reader(&keys) {
-        // A local directory is read on the blocking thread itself, as the PCA stage does:
-        // the sample then costs a grey data set a few header reads and nothing more.
-        Some(reader) => {
-            let keys = keys.clone();
-            blocking("partition", move || {
-                let probe = |key: &String| -> Result<_> {
-                    let bytes = reader.read(key)?;
-                    Ok(decoder.probe(&bytes))
-                };
-                keys.iter().map(probe).collect()
-            })
-            .await?
-        }
-        None => {
-            let bytes = ctx.store.get_many(&keys, ctx.io_concurrency).await?;
-            blocking("partition", move || {
-                bytes.iter().map(|b| Ok(decoder.probe(b))).collect()
-            })
-            .await?
-        }
-    };
     let (mut size, mut colour) = (params.resize, false);
-    // An image of the sample that does not read is passed over: the pca stage names it with
-    // every other bad image (or leaves it out with `--skip-invalid`).
-    for probe in probes.into_iter().flatten().flatten() {
-        size.get_or_insert(probe.size);
-        colour |= probe.colour;
+    let mut first_error = None;
+    let mut decoder = FeatureDecoder::new().max_pixels(env.limits.max_image_pixels);
+    for key in sample_keys(params, parts) {
+        // An image of the sample that does not read is passed over: the pca stage names
+        // it with every other bad image (or leaves it out with `--skip-invalid`).
+        let probed = match objects.get(&key) {
+            Ok(bytes) => decoder.probe(&bytes),
+            Err(Error::Store(mltrain_store::Error::NotFound { .. })) => continue,
+            Err(e) => return Err(e),
+        };
+        match probed {
+            Ok(probe) => {
+                size.get_or_insert(probe.size);
+                colour |= probe.colour;
+                if fixed.is_some() {
+                    break;
+                }
+            }
+            Err(source) => {
+                first_error.get_or_insert(Error::Image { key, source });
+            }
+        }
     }
-    let size = match size {
-        Some(size) => size,
-        None => first_image_size(ctx, &parts[0]).await?,
+    let Some(size) = size else {
+        return Err(first_error.unwrap_or_else(|| Error::TooFewImages {
+            reason: "no training images".into(),
+        }));
     };
     let channels = fixed.unwrap_or(if colour {
         Channels::Rgb
@@ -358,21 +389,20 @@ async fn probe_images(
 /// Checks, before any PCA function or the validation runs, that each fits the memory
 /// budget: the functions of a stage that run at once share it.
 fn plan_memory(
-    ctx: &Ctx,
+    env: &Env,
     params: &Params,
     parts: &[Vec<Item>],
     test_images: usize,
     features: usize,
 ) -> Result<()> {
     use crate::memory;
-    let fetched = !ctx.store.is_local();
-    let budget = ctx.limits.memory_budget;
-    let at_once = ctx.limits.concurrent_functions.clamp(1, params.num_pca);
+    let budget = env.limits.memory_budget;
+    let at_once = env.limits.concurrent_functions.clamp(1, params.num_pca);
     let k = params.components;
     for (i, part) in parts.iter().enumerate() {
-        memory::check_pca(i, part.len(), features, k, fetched, budget, at_once)?;
+        memory::check_pca(i, part.len(), features, k, env.fetched, budget, at_once)?;
     }
-    let needed = memory::validation(test_images, features, k, params.num_pca, fetched);
+    let needed = memory::validation(test_images, features, k, params.num_pca, env.fetched);
     if needed > budget {
         return Err(Error::OverBudget {
             function: "validation".into(),
@@ -458,29 +488,4 @@ fn unbalanced(classes: &[String], by_class: &BTreeMap<String, Vec<String>>) -> O
             count(smallest)
         )
     })
-}
-
-/// Images [`first_image_size`] tries before it gives up.
-const SIZE_PROBES: usize = 64;
-
-/// The size of the first of `items` whose header reads. One that does not is passed over:
-/// the pca stage names it with every other bad image (or leaves it out with
-/// `--skip-invalid`), instead of this stage stopping at it alone.
-async fn first_image_size(ctx: &Ctx, items: &[Item]) -> Result<ImageSize> {
-    let mut first_error = None;
-    for item in items.iter().take(SIZE_PROBES) {
-        let bytes = ctx.store.get(&item.key).await?;
-        match FeatureDecoder::new().probe_size(&bytes) {
-            Ok(size) => return Ok(size),
-            Err(source) => {
-                first_error.get_or_insert(Error::Image {
-                    key: item.key.clone(),
-                    source,
-                });
-            }
-        }
-    }
-    Err(first_error.unwrap_or_else(|| Error::TooFewImages {
-        reason: "no training images".into(),
-    }))
 }

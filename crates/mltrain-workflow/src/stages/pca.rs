@@ -6,13 +6,14 @@ use mltrain_core::pca::PcaParams;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Computed, Ctx, Env, Objects, blocking, commit, decode_usable_images, images_of, keys_of,
+    Computed, Ctx, Env, Objects, decode_usable_images, keys_of, objects_of, read,
     with_bad_test_images,
 };
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Rows};
 use crate::params::Params;
+use crate::stage::Gathered;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PcaInput {
@@ -40,11 +41,10 @@ pub struct PcaOutput {
     pub components: usize,
 }
 
-/// The PCA stage's shell: reads the key list, checks the memory plan, hands the images to
-/// [`compute`] and writes what it returns.
-pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
+/// The PCA stage's shell: reads the key list, checks the memory plan, and hands the key
+/// list and the images to [`compute`].
+pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaInput>> {
     input.check()?;
-    let layout = RunLayout::new(&input.run_id);
     let list: KeyList = objects::get(&ctx.store, &input.key_list).await?;
     // The partition stage planned this already; a served function checks against its own
     // machine's budget before it allocates.
@@ -60,15 +60,20 @@ pub async fn pca(ctx: &Ctx, input: PcaInput) -> Result<PcaOutput> {
             .concurrent_functions
             .clamp(1, input.params.num_pca),
     )?;
-    let resize = input.params.resize.is_some();
-    let images = images_of(ctx, keys_of(&list)).await?;
-    match blocking("pca", move || compute(&env, input, list, &*images)).await? {
-        Ok(computed) => {
-            commit(ctx, computed.writes).await?;
-            Ok(computed.output)
-        }
-        Err(e) => Err(with_bad_test_images(ctx, e, &layout, resize).await),
-    }
+    let mut keys = vec![input.key_list.clone()];
+    keys.extend(keys_of(&list));
+    let objects = objects_of(ctx, &keys).await?;
+    Ok(Gathered {
+        job: input.clone(),
+        keys,
+        objects,
+    })
+}
+
+/// Bad training images, and the bad test images with them.
+pub(crate) async fn explain(ctx: &Ctx, input: &PcaInput, err: Error) -> Error {
+    let layout = RunLayout::new(&input.run_id);
+    with_bad_test_images(ctx, err, &layout, input.params.resize.is_some()).await
 }
 
 impl PcaInput {
@@ -85,17 +90,17 @@ impl PcaInput {
     }
 }
 
-/// The PCA stage's compute: decodes the images of `list` (the key list `input` names) from
-/// `images`, fits the basis, projects the images, and deals the projected rows into one
-/// class-stratified share per forest it feeds. Writes the basis, the shares and, with
-/// `--skip-invalid`, the list of images left out.
-pub fn compute(
+/// The PCA stage's compute: decodes the images of the key list `input` names, fits the
+/// basis, projects the images, and deals the projected rows into one class-stratified
+/// share per forest it feeds. Writes the basis, the shares and, with `--skip-invalid`, the
+/// list of images left out.
+pub(crate) fn compute(
     env: &Env,
     input: PcaInput,
-    list: KeyList,
-    images: &dyn Objects,
+    objects: &dyn Objects,
 ) -> Result<Computed<PcaOutput>> {
     input.check()?;
+    let list: KeyList = read(objects, &input.key_list)?;
     let PcaInput {
         run_id,
         index,
@@ -106,7 +111,7 @@ pub fn compute(
     let (x, list, invalid) = decode_usable_images(
         env,
         list,
-        images,
+        objects,
         params.resize.is_some(),
         params.skip_invalid,
     )?;

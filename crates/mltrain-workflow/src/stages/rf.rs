@@ -3,11 +3,12 @@
 use mltrain_core::forest::Forest;
 use serde::{Deserialize, Serialize};
 
-use super::{Computed, Ctx, blocking, commit};
+use super::{Computed, Ctx, Env, Objects, objects_of, read};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, Rows};
 use crate::params::Params;
+use crate::stage::Gathered;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfInput {
@@ -27,13 +28,16 @@ pub struct RfOutput {
     pub forest: String,
 }
 
-/// The forest stage's shell: reads the share, hands it to [`compute`], writes the forest.
-pub async fn rf(ctx: &Ctx, input: RfInput) -> Result<RfOutput> {
+/// The forest stage's shell: hands the share to [`compute`].
+pub(crate) async fn gather(ctx: &Ctx, input: &RfInput) -> Result<Gathered<RfInput>> {
     input.check()?;
-    let rows: Rows = objects::get(&ctx.store, &input.share).await?;
-    let computed = blocking("rf", move || compute(input, rows)).await??;
-    commit(ctx, computed.writes).await?;
-    Ok(computed.output)
+    let keys = vec![input.share.clone()];
+    let objects = objects_of(ctx, &keys).await?;
+    Ok(Gathered {
+        job: input.clone(),
+        keys,
+        objects,
+    })
 }
 
 impl RfInput {
@@ -55,10 +59,15 @@ impl RfInput {
     }
 }
 
-/// The forest stage's compute: trains one forest on `rows`, the share `input` names, with
-/// that forest's own seed; writes the forest.
-pub fn compute(input: RfInput, rows: Rows) -> Result<Computed<RfOutput>> {
+/// The forest stage's compute: trains one forest, with that forest's own seed, on the
+/// share `input` names; writes the forest.
+pub(crate) fn compute(
+    _env: &Env,
+    input: RfInput,
+    objects: &dyn Objects,
+) -> Result<Computed<RfOutput>> {
     input.check()?;
+    let rows: Rows = read(objects, &input.share)?;
     let RfInput {
         run_id,
         pca_index,

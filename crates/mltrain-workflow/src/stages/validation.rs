@@ -8,14 +8,13 @@ use mltrain_core::forest::Forest;
 use mltrain_core::pca::Pca;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Computed, Ctx, Env, Objects, blocking, commit, decode_usable_images, images_of, keys_of,
-};
+use super::{Computed, Ctx, Env, Objects, decode_usable_images, keys_of, objects_of, read};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Model};
 use crate::params::Params;
 use crate::report::{ClassReport, Report, StageTimes};
+use crate::stage::Gathered;
 
 /// A trained forest and the PCA basis (index into `bases`) its rows were projected on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,73 +47,64 @@ pub struct ValidationOutput {
     pub report: Report,
 }
 
-/// The validation stage's shell: reads the test list, the bases, the forests and the data
-/// notes, hands them and the test images to [`compute`], and writes the report and then the
-/// model.
-pub async fn validation(ctx: &Ctx, input: ValidationInput) -> Result<ValidationOutput> {
+/// The validation stage's shell: reads the test list, and hands it, the test images, the
+/// bases, the forests and the data notes to [`compute`].
+pub(crate) async fn gather(
+    ctx: &Ctx,
+    input: &ValidationInput,
+) -> Result<Gathered<ValidationInput>> {
     let start = Instant::now();
     input.params.check()?;
     let layout = RunLayout::new(&input.run_id);
-    let load_list = objects::get::<KeyList>(&ctx.store, &input.test_list);
-    let load_bases = futures::future::try_join_all(
-        input
-            .bases
-            .iter()
-            .map(|k| objects::get::<Pca>(&ctx.store, k)),
-    );
-    let load_forests = futures::future::try_join_all(
-        input
-            .forests
-            .iter()
-            .map(|f| objects::get::<Forest>(&ctx.store, &f.forest)),
-    );
-    let (list, bases, forests, notes) = futures::try_join!(
-        load_list,
-        load_bases,
-        load_forests,
-        gather_notes(ctx, &layout, &input.params)
-    )?;
-    let images = images_of(ctx, keys_of(&list)).await?;
-    let env = ctx.env();
-    let computed = blocking("validation", move || {
-        let loaded = Loaded {
-            list,
-            bases,
-            forests,
-            notes,
-        };
-        compute(&env, input, loaded, &*images, start.elapsed().as_secs_f64())
-    })
-    .await??;
-    commit(ctx, computed.writes).await?;
-    Ok(computed.output)
+    let list: KeyList = objects::get(&ctx.store, &input.test_list).await?;
+    let mut keys = vec![input.test_list.clone()];
+    keys.extend(input.bases.iter().cloned());
+    keys.extend(input.forests.iter().map(|f| f.forest.clone()));
+    keys.extend(note_keys(&layout, &input.params));
+    keys.extend(keys_of(&list));
+    let objects = objects_of(ctx, &keys).await?;
+    let mut job = input.clone();
+    // The compute adds its own time to the call's.
+    job.stages.validation = start.elapsed().as_secs_f64();
+    Ok(Gathered { job, keys, objects })
 }
 
-/// What validation reads besides the test images, decoded.
-#[derive(Debug)]
-pub struct Loaded {
-    /// The test set's key list.
-    pub list: KeyList,
-    /// The bases, in the order of the input's `bases`.
-    pub bases: Vec<Pca>,
-    /// The forests, in the order of the input's `forests`.
-    pub forests: Vec<Forest>,
-    /// What partition noticed and the images the PCA functions left out.
-    pub notes: crate::notes::DataNotes,
+/// The notes validation gathers into the report: partition's, and with `--skip-invalid`
+/// each PCA function's list of images left out. Runs started before a note existed lack
+/// it, which is no reason to fail.
+fn note_keys(layout: &RunLayout, params: &Params) -> Vec<String> {
+    let mut keys = vec![layout.partition_notes()];
+    if params.skip_invalid {
+        keys.extend((0..params.num_pca).map(|i| layout.invalid(i)));
+    }
+    keys
 }
 
 /// The validation stage's compute: predicts the test images by soft vote of every (basis,
-/// forest) pair, scores the result, and writes the report and then, last, the model.
-/// `shell_seconds` is the time the call spent before its compute, for the report's stage time.
-pub fn compute(
+/// forest) pair, scores the result, and writes the report and then, last, the model. The
+/// input's `stages.validation` is the time the call spent before its compute.
+pub(crate) fn compute(
     env: &Env,
     input: ValidationInput,
-    loaded: Loaded,
-    images: &dyn Objects,
-    shell_seconds: f64,
+    objects: &dyn Objects,
 ) -> Result<Computed<ValidationOutput>> {
     let start = Instant::now();
+    let shell_seconds = input.stages.validation;
     let seconds = || shell_seconds + start.elapsed().as_secs_f64();
+    input.params.check()?;
+    let layout = RunLayout::new(&input.run_id);
+    let list: KeyList = read(objects, &input.test_list)?;
+    let bases = input
+        .bases
+        .iter()
+        .map(|key| read::<Pca>(objects, key))
+        .collect::<Result<Vec<_>>>()?;
+    let forests = input
+        .forests
+        .iter()
+        .map(|f| read::<Forest>(objects, &f.forest))
+        .collect::<Result<Vec<_>>>()?;
+    let mut notes = gather_notes(objects, &layout, &input.params)?;
     let ValidationInput {
         run_id,
         params,
@@ -126,16 +116,8 @@ pub fn compute(
         components,
         ..
     } = input;
-    params.check()?;
-    let Loaded {
-        list,
-        bases,
-        forests,
-        mut notes,
-    } = loaded;
-    let layout = RunLayout::new(&run_id);
     let resize = params.resize.is_some();
-    let (x, list, invalid) = decode_usable_images(env, list, images, resize, params.skip_invalid)?;
+    let (x, list, invalid) = decode_usable_images(env, list, objects, resize, params.skip_invalid)?;
     // The partition counted the training images the pca functions then left out.
     let train_images = train_images.saturating_sub(notes.invalid.len());
     notes.invalid.extend(invalid);
@@ -225,26 +207,23 @@ pub fn compute(
 }
 
 /// What partition noticed and the images the pca functions left out, as they wrote them.
-/// A run started before these notes existed has none: that is no reason to fail.
-async fn gather_notes(
-    ctx: &Ctx,
+fn gather_notes(
+    objects: &dyn Objects,
     layout: &RunLayout,
     params: &Params,
 ) -> Result<crate::notes::DataNotes> {
-    let read = |key: String| async move {
-        match ctx.store.get(&key).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(mltrain_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(Error::from(e)),
-        }
+    let read = |key: String| match objects.get(&key) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(Error::Store(mltrain_store::Error::NotFound { .. })) => Ok(None),
+        Err(e) => Err(e),
     };
-    let mut notes: crate::notes::DataNotes = match read(layout.partition_notes()).await? {
+    let mut notes: crate::notes::DataNotes = match read(layout.partition_notes())? {
         Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
         None => Default::default(),
     };
     if params.skip_invalid {
         for i in 0..params.num_pca {
-            if let Some(bytes) = read(layout.invalid(i)).await? {
+            if let Some(bytes) = read(layout.invalid(i))? {
                 let invalid: Vec<crate::notes::InvalidImage> =
                     serde_json::from_slice(&bytes).unwrap_or_default();
                 notes.invalid.extend(invalid);
