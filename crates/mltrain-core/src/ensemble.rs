@@ -14,6 +14,7 @@ use crate::pca::Pca;
 pub struct Member {
     /// Index into [`Ensemble::bases`].
     pub basis: usize,
+    /// Trained on rows projected on that basis: takes its `n_components` features.
     pub forest: Forest,
 }
 
@@ -95,6 +96,7 @@ impl Ensemble {
         })
     }
 
+    /// Number of classes; every member's forest has the same.
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
@@ -104,10 +106,12 @@ impl Ensemble {
         self.bases.first().map_or(0, Pca::n_features)
     }
 
+    /// The PCA bases, each shared by one or more members.
     pub fn bases(&self) -> &[Pca] {
         &self.bases
     }
 
+    /// The forests, each with the index of its basis.
     pub fn members(&self) -> &[Member] {
         &self.members
     }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// `level / 255`, as [`FeatureDecoder::decode_features`](crate::image::FeatureDecoder::decode_features)
 /// gives it.
 pub trait Feature: Copy + PartialEq + Send + Sync + 'static {
+    /// The feature as the `f32` PCA and the forest compute with (a grey level in `0.0..=1.0`).
     fn value(self) -> f32;
     /// Whether the value is neither NaN nor infinite (a grey level always is).
     fn is_finite(self) -> bool;
@@ -43,8 +44,11 @@ impl Feature for u8 {
 /// Rows of features, held as `f32` ([`Matrix`]) or in a compact form converted where they
 /// are read ([`ImageLevels`](crate::image::ImageLevels)): what PCA and prediction take.
 pub trait FeatureRows: Sync {
+    /// How one feature is stored: `f32`, or `u8` grey levels.
     type Value: Feature;
+    /// Number of rows (samples).
     fn rows(&self) -> usize;
+    /// Number of features in every row.
     fn cols(&self) -> usize;
     /// Every row, one after the other.
     fn values(&self) -> &[Self::Value];
@@ -149,10 +153,12 @@ impl Matrix {
         })
     }
 
+    /// Number of rows (samples).
     pub fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Number of columns (features) in every row.
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -162,10 +168,12 @@ impl Matrix {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    /// Row `i` to write into. Panics if `i >= rows`, as [`Matrix::row`] does.
     pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
         &mut self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    /// The value in row `i`, column `j`. Panics if either is out of range.
     pub fn get(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.cols + j]
     }
@@ -175,10 +183,12 @@ impl Matrix {
         &self.data
     }
 
+    /// All values, row-major, to write into; the shape stays as it is.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.data
     }
 
+    /// The values, row-major, without copying; the inverse of [`Matrix::from_vec`].
     pub fn into_vec(self) -> Vec<f32> {
         self.data
     }

@@ -81,6 +81,7 @@ const RANK_TOLERANCE: f64 = 1e-6;
 /// Which solver a fit uses and the memory it needs beyond the rows themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
+    /// The solver the shape gets, or the one the parameters force.
     pub solver: Solver,
     /// Bytes the fit allocates at its peak, the rows not included.
     pub bytes: u64,
@@ -94,6 +95,8 @@ pub struct PcaParams {
 }
 
 impl PcaParams {
+    /// Keep at most `components` principal axes (fewer if the data's rank is lower), the
+    /// solver picked by the data's shape.
     pub fn new(components: usize) -> Self {
         Self {
             components,
@@ -107,6 +110,7 @@ impl PcaParams {
         self
     }
 
+    /// The most principal axes a fit keeps.
     pub fn components(&self) -> usize {
         self.components
     }
@@ -681,14 +685,18 @@ impl TryFrom<PcaData> for Pca {
 }
 
 impl Pca {
+    /// Number of principal axes kept: the number of features [`transform`](Self::transform)
+    /// gives each row.
     pub fn n_components(&self) -> usize {
         self.components.rows()
     }
 
+    /// Number of input features (pixels) the basis takes.
     pub fn n_features(&self) -> usize {
         self.mean.len()
     }
 
+    /// The training rows' mean, one value per input feature, subtracted before projecting.
     pub fn mean(&self) -> &[f32] {
         &self.mean
     }

@@ -90,14 +90,17 @@ impl Forest {
         }
     }
 
+    /// Number of classes; labels and predictions are `0..n_classes`.
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
 
+    /// Number of features every row must have.
     pub fn n_features(&self) -> usize {
         self.n_features
     }
 
+    /// Number of trees that vote.
     pub fn n_trees(&self) -> usize {
         self.trees.len()
     }
