@@ -37,6 +37,8 @@ pub mod image;
 pub mod matrix;
 pub mod metrics;
 pub mod pca;
+#[cfg(feature = "unchecked")]
+pub mod unchecked;
 
 pub use error::{Error, Result};
 pub use matrix::Matrix;

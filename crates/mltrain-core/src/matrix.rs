@@ -6,6 +6,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use stored::MatrixData;
 
 /// One stored feature value: an `f32` itself, or a grey level (`u8`) standing for
 /// `level / 255`, as [`FeatureDecoder::decode_features`](crate::image::FeatureDecoder::decode_features)
@@ -94,13 +95,21 @@ pub struct Matrix {
     data: Vec<f32>,
 }
 
-/// A matrix as stored, before its shape is checked: decoded bytes are never trusted to say
-/// `rows × cols == data.len()`.
-#[derive(Deserialize)]
-struct MatrixData {
-    rows: usize,
-    cols: usize,
-    data: Vec<f32>,
+pub(crate) mod stored {
+    use serde::{Deserialize, Serialize};
+
+    /// A matrix as stored, before its shape is checked: decoded bytes are never trusted to
+    /// say `rows × cols == data.len()`. Public only as `unchecked::MatrixData`, with the
+    /// `unchecked` feature.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct MatrixData {
+        /// Number of rows.
+        pub rows: usize,
+        /// Number of columns.
+        pub cols: usize,
+        /// The values, row-major; [`Matrix`](crate::Matrix) needs `rows × cols` of them.
+        pub data: Vec<f32>,
+    }
 }
 
 impl TryFrom<MatrixData> for Matrix {

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::matrix::{Feature, FeatureRows, Matrix};
+use stored::PcaData;
 
 /// How the principal axes are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -651,13 +652,25 @@ pub struct Pca {
     total_variance: f32,
 }
 
-/// A basis as stored, before its shape is checked.
-#[derive(Deserialize)]
-struct PcaData {
-    mean: Vec<f32>,
-    components: Matrix,
-    explained_variance: Vec<f32>,
-    total_variance: f32,
+pub(crate) mod stored {
+    use serde::{Deserialize, Serialize};
+
+    use crate::Matrix;
+
+    /// A basis as stored, before its shape is checked. Public only as
+    /// `unchecked::PcaData`, with the `unchecked` feature.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct PcaData {
+        /// One mean per input feature; a [`Pca`](super::Pca) needs `components.cols()`.
+        pub mean: Vec<f32>,
+        /// The principal axes, one per row; a `Pca` needs at least one row and column.
+        pub components: Matrix,
+        /// Variance along each axis; a `Pca` needs `components.rows()` of them.
+        pub explained_variance: Vec<f32>,
+        /// Total variance of the training rows, summed over features: what
+        /// [`Pca::explained_variance_ratio`](super::Pca::explained_variance_ratio) divides by.
+        pub total_variance: f32,
+    }
 }
 
 impl TryFrom<PcaData> for Pca {

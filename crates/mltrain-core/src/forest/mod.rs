@@ -34,7 +34,7 @@ mod binning;
 mod params;
 mod predict;
 mod split;
-mod storage;
+pub(crate) mod storage;
 #[cfg(test)]
 mod testdata;
 mod train;
@@ -56,7 +56,7 @@ use tree::Tree;
 
 /// A trained random forest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "ForestData")]
+#[serde(try_from = "ForestData<Tree>")]
 pub struct Forest {
     n_features: usize,
     n_classes: usize,
