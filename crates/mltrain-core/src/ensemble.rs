@@ -8,12 +8,14 @@ use crate::forest::Forest;
 use crate::matrix::{FeatureRows, Matrix};
 use crate::metrics::argmax;
 use crate::pca::Pca;
+use stored::EnsembleData;
 
 /// One forest with the basis its training rows were projected on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     /// Index into [`Ensemble::bases`].
     pub basis: usize,
+    /// Trained on rows projected on that basis: takes its `n_components` features.
     pub forest: Forest,
 }
 
@@ -26,12 +28,23 @@ pub struct Ensemble {
     n_classes: usize,
 }
 
-/// An ensemble as stored; decoding goes through [`Ensemble::new`]'s checks.
-#[derive(Deserialize)]
-struct EnsembleData {
-    bases: Vec<Pca>,
-    members: Vec<Member>,
-    n_classes: usize,
+pub(crate) mod stored {
+    use serde::{Deserialize, Serialize};
+
+    use super::Member;
+    use crate::pca::Pca;
+
+    /// An ensemble as stored; decoding goes through [`Ensemble::new`](super::Ensemble::new)'s
+    /// checks. Public only as `unchecked::EnsembleData`, with the `unchecked` feature.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct EnsembleData {
+        /// The PCA bases; every member's `basis` must index one.
+        pub bases: Vec<Pca>,
+        /// The forests; each must take its basis's components and have `n_classes` classes.
+        pub members: Vec<Member>,
+        /// Number of classes; must be the forests' own.
+        pub n_classes: usize,
+    }
 }
 
 impl TryFrom<EnsembleData> for Ensemble {
@@ -95,6 +108,7 @@ impl Ensemble {
         })
     }
 
+    /// Number of classes; every member's forest has the same.
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
@@ -104,10 +118,12 @@ impl Ensemble {
         self.bases.first().map_or(0, Pca::n_features)
     }
 
+    /// The PCA bases, each shared by one or more members.
     pub fn bases(&self) -> &[Pca] {
         &self.bases
     }
 
+    /// The forests, each with the index of its basis.
     pub fn members(&self) -> &[Member] {
         &self.members
     }

@@ -78,6 +78,7 @@ pub const COLOUR_TOLERANCE: u8 = 8;
 /// What [`FeatureDecoder::probe`] learns of an image: its size, and whether it has colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
+    /// Width and height as stored, before any resizing.
     pub size: ImageSize,
     /// Some pixel's channels differ by more than [`COLOUR_TOLERANCE`]. Always false for a
     /// PNG whose header says grey, which is not decoded.
@@ -87,11 +88,14 @@ pub struct Probe {
 /// The size of an image, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ImageSize {
+    /// Pixels per row.
     pub width: u32,
+    /// Number of rows of pixels.
     pub height: u32,
 }
 
 impl ImageSize {
+    /// A `width × height` size.
     pub fn new(width: u32, height: u32) -> Self {
         Self { width, height }
     }
@@ -157,6 +161,7 @@ impl Default for FeatureDecoder {
 }
 
 impl FeatureDecoder {
+    /// A grey decoder that refuses other sizes and images over [`DEFAULT_MAX_PIXELS`].
     pub fn new() -> Self {
         Self {
             max_pixels: DEFAULT_MAX_PIXELS,

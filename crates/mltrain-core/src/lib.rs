@@ -27,6 +27,8 @@
 //! assert_eq!(forest.predict(&z).unwrap(), labels);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ensemble;
 pub mod error;
 pub mod forest;
@@ -35,6 +37,8 @@ pub mod image;
 pub mod matrix;
 pub mod metrics;
 pub mod pca;
+#[cfg(feature = "unchecked")]
+pub mod unchecked;
 
 pub use error::{Error, Result};
 pub use matrix::Matrix;

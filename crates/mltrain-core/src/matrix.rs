@@ -6,11 +6,13 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use stored::MatrixData;
 
 /// One stored feature value: an `f32` itself, or a grey level (`u8`) standing for
 /// `level / 255`, as [`FeatureDecoder::decode_features`](crate::image::FeatureDecoder::decode_features)
 /// gives it.
 pub trait Feature: Copy + PartialEq + Send + Sync + 'static {
+    /// The feature as the `f32` PCA and the forest compute with (a grey level in `0.0..=1.0`).
     fn value(self) -> f32;
     /// Whether the value is neither NaN nor infinite (a grey level always is).
     fn is_finite(self) -> bool;
@@ -43,8 +45,11 @@ impl Feature for u8 {
 /// Rows of features, held as `f32` ([`Matrix`]) or in a compact form converted where they
 /// are read ([`ImageLevels`](crate::image::ImageLevels)): what PCA and prediction take.
 pub trait FeatureRows: Sync {
+    /// How one feature is stored: `f32`, or `u8` grey levels.
     type Value: Feature;
+    /// Number of rows (samples).
     fn rows(&self) -> usize;
+    /// Number of features in every row.
     fn cols(&self) -> usize;
     /// Every row, one after the other.
     fn values(&self) -> &[Self::Value];
@@ -90,13 +95,21 @@ pub struct Matrix {
     data: Vec<f32>,
 }
 
-/// A matrix as stored, before its shape is checked: decoded bytes are never trusted to say
-/// `rows × cols == data.len()`.
-#[derive(Deserialize)]
-struct MatrixData {
-    rows: usize,
-    cols: usize,
-    data: Vec<f32>,
+pub(crate) mod stored {
+    use serde::{Deserialize, Serialize};
+
+    /// A matrix as stored, before its shape is checked: decoded bytes are never trusted to
+    /// say `rows × cols == data.len()`. Public only as `unchecked::MatrixData`, with the
+    /// `unchecked` feature.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct MatrixData {
+        /// Number of rows.
+        pub rows: usize,
+        /// Number of columns.
+        pub cols: usize,
+        /// The values, row-major; [`Matrix`](crate::Matrix) needs `rows × cols` of them.
+        pub data: Vec<f32>,
+    }
 }
 
 impl TryFrom<MatrixData> for Matrix {
@@ -149,10 +162,12 @@ impl Matrix {
         })
     }
 
+    /// Number of rows (samples).
     pub fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Number of columns (features) in every row.
     pub fn cols(&self) -> usize {
         self.cols
     }
@@ -162,10 +177,12 @@ impl Matrix {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    /// Row `i` to write into. Panics if `i >= rows`, as [`Matrix::row`] does.
     pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
         &mut self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    /// The value in row `i`, column `j`. Panics if either is out of range.
     pub fn get(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.cols + j]
     }
@@ -175,10 +192,12 @@ impl Matrix {
         &self.data
     }
 
+    /// All values, row-major, to write into; the shape stays as it is.
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.data
     }
 
+    /// The values, row-major, without copying; the inverse of [`Matrix::from_vec`].
     pub fn into_vec(self) -> Vec<f32> {
         self.data
     }

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::matrix::{Feature, FeatureRows, Matrix};
+use stored::PcaData;
 
 /// How the principal axes are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -81,6 +82,7 @@ const RANK_TOLERANCE: f64 = 1e-6;
 /// Which solver a fit uses and the memory it needs beyond the rows themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
+    /// The solver the shape gets, or the one the parameters force.
     pub solver: Solver,
     /// Bytes the fit allocates at its peak, the rows not included.
     pub bytes: u64,
@@ -94,6 +96,8 @@ pub struct PcaParams {
 }
 
 impl PcaParams {
+    /// Keep at most `components` principal axes (fewer if the data's rank is lower), the
+    /// solver picked by the data's shape.
     pub fn new(components: usize) -> Self {
         Self {
             components,
@@ -107,6 +111,7 @@ impl PcaParams {
         self
     }
 
+    /// The most principal axes a fit keeps.
     pub fn components(&self) -> usize {
         self.components
     }
@@ -647,13 +652,25 @@ pub struct Pca {
     total_variance: f32,
 }
 
-/// A basis as stored, before its shape is checked.
-#[derive(Deserialize)]
-struct PcaData {
-    mean: Vec<f32>,
-    components: Matrix,
-    explained_variance: Vec<f32>,
-    total_variance: f32,
+pub(crate) mod stored {
+    use serde::{Deserialize, Serialize};
+
+    use crate::Matrix;
+
+    /// A basis as stored, before its shape is checked. Public only as
+    /// `unchecked::PcaData`, with the `unchecked` feature.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct PcaData {
+        /// One mean per input feature; a [`Pca`](super::Pca) needs `components.cols()`.
+        pub mean: Vec<f32>,
+        /// The principal axes, one per row; a `Pca` needs at least one row and column.
+        pub components: Matrix,
+        /// Variance along each axis; a `Pca` needs `components.rows()` of them.
+        pub explained_variance: Vec<f32>,
+        /// Total variance of the training rows, summed over features: what
+        /// [`Pca::explained_variance_ratio`](super::Pca::explained_variance_ratio) divides by.
+        pub total_variance: f32,
+    }
 }
 
 impl TryFrom<PcaData> for Pca {
@@ -681,14 +698,18 @@ impl TryFrom<PcaData> for Pca {
 }
 
 impl Pca {
+    /// Number of principal axes kept: the number of features [`transform`](Self::transform)
+    /// gives each row.
     pub fn n_components(&self) -> usize {
         self.components.rows()
     }
 
+    /// Number of input features (pixels) the basis takes.
     pub fn n_features(&self) -> usize {
         self.mean.len()
     }
 
+    /// The training rows' mean, one value per input feature, subtracted before projecting.
     pub fn mean(&self) -> &[f32] {
         &self.mean
     }

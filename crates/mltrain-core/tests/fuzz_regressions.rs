@@ -3,8 +3,9 @@
 //! CRC-32), and once made a stage panic, loop or exhaust memory; the payload's own checks
 //! now refuse it as a format error, which every test asserts.
 //!
-//! The objects are written through mirror structs with the stored types' field order:
-//! postcard is positional, so they encode exactly what a damaged or hostile object holds.
+//! The objects are written through the stored types themselves (`mltrain_core::unchecked`,
+//! this crate's `unchecked` feature), so they encode exactly what a damaged or hostile object
+//! holds, whatever the stored layout becomes.
 //! Ignored tests are open bugs; the reason names the fix.
 
 #![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
@@ -13,30 +14,9 @@ use mltrain_core::ensemble::{Ensemble, Member};
 use mltrain_core::forest::{Forest, ForestParams};
 use mltrain_core::format::{self, Kind};
 use mltrain_core::pca::{Pca, PcaParams};
+use mltrain_core::unchecked::{EnsembleData, MatrixData, PcaData};
 use mltrain_core::{Error, Matrix};
 use serde::Serialize;
-
-#[derive(Serialize)]
-struct MatrixData {
-    rows: usize,
-    cols: usize,
-    data: Vec<f32>,
-}
-
-#[derive(Serialize)]
-struct PcaData {
-    mean: Vec<f32>,
-    components: MatrixData,
-    explained_variance: Vec<f32>,
-    total_variance: f32,
-}
-
-#[derive(Serialize)]
-struct EnsembleData {
-    bases: Vec<Pca>,
-    members: Vec<Member>,
-    n_classes: usize,
-}
 
 /// An object of `kind` holding `value`, decoded as `T`.
 fn stored<T: serde::de::DeserializeOwned>(
@@ -101,11 +81,7 @@ fn matrix_with_fewer_values_than_its_shape() {
 fn pca_with_components_wider_than_its_mean() {
     let data = PcaData {
         mean: vec![0.5],
-        components: MatrixData {
-            rows: 1,
-            cols: 2,
-            data: vec![1.0, 0.0],
-        },
+        components: Matrix::from_vec(1, 2, vec![1.0, 0.0]).unwrap(),
         explained_variance: vec![1.0],
         total_variance: 1.0,
     };
@@ -120,11 +96,7 @@ fn pca_with_components_wider_than_its_mean() {
 fn pca_with_more_components_than_variances() {
     let data = PcaData {
         mean: vec![],
-        components: MatrixData {
-            rows: usize::MAX >> 1,
-            cols: 0,
-            data: vec![],
-        },
+        components: Matrix::from_vec(usize::MAX >> 1, 0, vec![]).unwrap(),
         explained_variance: vec![],
         total_variance: 0.0,
     };

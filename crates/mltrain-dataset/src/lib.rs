@@ -27,6 +27,8 @@
 //! # Ok::<(), mltrain_dataset::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod augment;
 mod error;
 mod folder;

@@ -8,28 +8,50 @@ use std::path::PathBuf;
 pub enum Error {
     /// The store URL could not be used.
     #[error("invalid store URL `{url}`: {reason}")]
-    InvalidUrl { url: String, reason: String },
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it, e.g. an unknown scheme or a relative path.
+        reason: String,
+    },
 
     /// A key that the store cannot hold.
     #[error("invalid object key `{key}`: {reason}")]
-    InvalidKey { key: String, reason: String },
+    InvalidKey {
+        /// The key (or listing prefix) as given.
+        key: String,
+        /// Why the store cannot hold it.
+        reason: String,
+    },
 
     /// No object under that key.
     #[error("no object at `{key}`")]
-    NotFound { key: String },
+    NotFound {
+        /// The key read or asked about.
+        key: String,
+    },
 
     /// The bucket of an `s3://` store does not exist on its server.
     #[error(
         "bucket `{bucket}` does not exist at {endpoint}: create it, or name an existing one \
          (s3://BUCKET or S3_BUCKET)"
     )]
-    NoBucket { bucket: String, endpoint: String },
+    NoBucket {
+        /// The bucket's name.
+        bucket: String,
+        /// The server asked, as [`S3Settings::describe_endpoint`](crate::S3Settings::describe_endpoint)
+        /// gives it (no credentials).
+        endpoint: String,
+    },
 
     /// The store failed an operation.
     #[error("cannot {op} `{key}`")]
     Backend {
+        /// The operation, e.g. `read`, `write`, `list` or `delete`.
         op: &'static str,
+        /// The key or prefix it was on (empty for the whole store).
         key: String,
+        /// The `object_store` error, after its retries.
         #[source]
         source: object_store::Error,
     },
@@ -37,7 +59,9 @@ pub enum Error {
     /// A local file could not be read.
     #[error("cannot read `{}`", path.display())]
     Io {
+        /// The local file or directory.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },

@@ -66,7 +66,10 @@ pub fn skip_reason(rel: &str) -> Option<Skip> {
 /// A file found below a folder, with its `/`-separated path relative to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
+    /// The file's path below the walked folder (symlinks kept, not resolved), to open it.
     pub path: PathBuf,
+    /// The path relative to the walked folder, `/`-separated whatever the platform: the
+    /// key suffix on upload.
     pub rel: String,
 }
 

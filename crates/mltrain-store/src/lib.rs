@@ -9,8 +9,8 @@
 //! upload. [`folder`] holds the one rule for which files of a data folder are images, and
 //! walks folders following symlinks without looping.
 //!
-//! With the `conformance` feature, [`conformance`] holds the checks every backend must pass
-//! and [`test_server`] starts a real S3 server (s3s-fs) on loopback for tests.
+//! With the `conformance` feature, the module `conformance` holds the checks every backend
+//! must pass and `test_server` starts a real S3 server (s3s-fs) on loopback for tests.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -23,6 +23,8 @@
 //! assert_eq!(&store.get("data/a/1.png").await.unwrap()[..], b"png bytes");
 //! # });
 //! ```
+
+#![warn(missing_docs)]
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -51,7 +53,9 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// The object's full key.
     pub key: String,
+    /// Size in bytes.
     pub size: u64,
 }
 
@@ -190,6 +194,8 @@ impl Store {
         &self.url
     }
 
+    /// The `object_store` client underneath, for what the store does not wrap; its errors
+    /// do not name keys or missing buckets.
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.inner
     }

@@ -46,11 +46,17 @@ pub const RETRY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Where and how to reach an S3-compatible server. `Debug` never prints the secret.
 #[derive(Clone)]
 pub struct S3Settings {
+    /// The bucket every key lives in.
     pub bucket: String,
     /// `http(s)://host:port`; `None` means AWS itself.
     pub endpoint: Option<String>,
+    /// `S3_USER` or `AWS_ACCESS_KEY_ID`; `None` leaves credentials to `object_store`'s
+    /// defaults (such as instance metadata).
     pub access_key_id: Option<String>,
+    /// `S3_PASSWORD` or `AWS_SECRET_ACCESS_KEY`; never printed, not even by `Debug`.
     pub secret_access_key: Option<String>,
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION`, `us-east-1` by default (most other servers
+    /// ignore it, but signing needs one).
     pub region: String,
     /// Plain HTTP to a non-local endpoint (`MLTRAIN_S3_ALLOW_HTTP=true`).
     pub allow_any_http: bool,
@@ -76,15 +82,26 @@ impl std::fmt::Debug for S3Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SettingsError {
+    /// Neither the URL nor `S3_BUCKET` names a bucket.
     #[error("no bucket: give one in the URL (s3://BUCKET) or set S3_BUCKET")]
     NoBucket,
+    /// Plain HTTP to a host that is not local, without `allow_any_http`: credentials and
+    /// data would cross the network in the clear.
     #[error(
         "endpoint `{endpoint}` is plain HTTP to a host that is not local; use https://, or set \
          MLTRAIN_S3_ALLOW_HTTP=true if the network is trusted"
     )]
-    PlainHttpToRemote { endpoint: String },
+    PlainHttpToRemote {
+        /// The endpoint URL.
+        endpoint: String,
+    },
+    /// The endpoint does not parse as a URL, or its scheme is neither `http` nor `https`.
     #[error("endpoint `{endpoint}` is not an http:// or https:// URL")]
-    BadEndpoint { endpoint: String },
+    BadEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+    },
+    /// `object_store` refused the settings; the message is its own.
     #[error("cannot build the S3 client: {0}")]
     Client(String),
 }

@@ -16,6 +16,7 @@ use crate::S3Settings;
 pub const BUCKET: &str = "mltrain-test";
 /// Credentials of the test server: recognisable, so tests can check they never leak.
 pub const ACCESS_KEY: &str = "mltrain-test-user";
+/// The test server's secret key, made to be searched for in output.
 pub const SECRET_KEY: &str = "s3cr3t-d0-n0t-l34k-9f2c";
 
 /// A running s3s-fs, killed on drop.
@@ -49,10 +50,12 @@ impl S3Server {
         self.child = child;
     }
 
+    /// The loopback port the server listens on; kept across [`restart`](Self::restart).
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// `http://127.0.0.1:PORT`, the endpoint for [`S3Settings`].
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -74,6 +77,8 @@ impl S3Server {
         ]
     }
 
+    /// Settings for this server's bucket with the test credentials, as if read from
+    /// [`env`](Self::env).
     pub fn settings(&self) -> S3Settings {
         S3Settings {
             bucket: BUCKET.into(),

@@ -13,6 +13,7 @@ use mltrain_core::forest::ForestParams;
 use mltrain_core::format::{self, Kind};
 use mltrain_core::image::{Channels, ImageSize};
 use mltrain_core::pca::PcaParams;
+use mltrain_core::unchecked::MatrixData;
 use mltrain_workflow::objects::{self, Model, Rows};
 use mltrain_workflow::params::Params;
 use serde::Serialize;
@@ -108,13 +109,9 @@ fn assert_refused(model: &Model) {
     );
 }
 
-#[derive(Serialize)]
-struct MatrixData {
-    rows: usize,
-    cols: usize,
-    data: Vec<f32>,
-}
-
+/// [`Rows`] with its matrix in stored form, to hold one that `Matrix` would refuse. `Rows`
+/// is this crate's own type, with no unchecked form; the test checks first that this copy
+/// encodes as `Rows` does.
 #[derive(Serialize)]
 struct RowsData {
     features: MatrixData,
@@ -126,6 +123,24 @@ struct RowsData {
 /// `matrix_with_fewer_values_than_its_shape` seen through the rf stage).
 #[test]
 fn rows_with_fewer_values_than_their_shape() {
+    let whole = Rows {
+        features: Matrix::from_vec(2, 3, vec![0.5; 6]).unwrap(),
+        labels: vec![0, 1],
+    };
+    let whole_data = RowsData {
+        features: MatrixData {
+            rows: 2,
+            cols: 3,
+            data: vec![0.5; 6],
+        },
+        labels: vec![0, 1],
+    };
+    assert_eq!(
+        format::encode(Kind::Rows, &whole_data).unwrap(),
+        format::encode(Kind::Rows, &whole).unwrap(),
+        "RowsData no longer has the layout of Rows"
+    );
+
     let data = RowsData {
         features: MatrixData {
             rows: 2,

@@ -34,7 +34,7 @@ mod binning;
 mod params;
 mod predict;
 mod split;
-mod storage;
+pub(crate) mod storage;
 #[cfg(test)]
 mod testdata;
 mod train;
@@ -56,7 +56,7 @@ use tree::Tree;
 
 /// A trained random forest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(try_from = "ForestData")]
+#[serde(try_from = "ForestData<Tree>")]
 pub struct Forest {
     n_features: usize,
     n_classes: usize,
@@ -90,14 +90,17 @@ impl Forest {
         }
     }
 
+    /// Number of classes; labels and predictions are `0..n_classes`.
     pub fn n_classes(&self) -> usize {
         self.n_classes
     }
 
+    /// Number of features every row must have.
     pub fn n_features(&self) -> usize {
         self.n_features
     }
 
+    /// Number of trees that vote.
     pub fn n_trees(&self) -> usize {
         self.trees.len()
     }

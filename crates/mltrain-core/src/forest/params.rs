@@ -57,6 +57,7 @@ impl ForestParams {
         }
     }
 
+    /// Number of trees to grow; more trees smooth the probabilities at the cost of time.
     pub fn n_trees(mut self, n: usize) -> Self {
         self.n_trees = n;
         self
@@ -74,6 +75,7 @@ impl ForestParams {
         self
     }
 
+    /// How many randomly chosen features each split considers.
     pub fn max_features(mut self, m: MaxFeatures) -> Self {
         self.max_features = m;
         self
@@ -85,6 +87,8 @@ impl ForestParams {
         self
     }
 
+    /// Seeds every tree's RNG (with the tree's index): the same seed and data give the same
+    /// forest, whatever the thread count.
     pub fn seed(mut self, s: u64) -> Self {
         self.seed = s;
         self

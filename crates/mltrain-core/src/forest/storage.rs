@@ -10,34 +10,36 @@ use crate::error::{Error, Result};
 /// The size of one stored [`Node`].
 const NODE_BYTES: usize = 12;
 
-/// A tree is stored as two byte strings, the nodes as 12-byte records (feature, threshold,
-/// next; each little-endian) and the values as little-endian `f32`s, converted in bulk:
-/// serde's one call per number is slow on a model of half a million numbers.
+/// A tree is stored as its [`TreeData`]: the records are converted in bulk, as serde's one
+/// call per number is slow on a model of half a million numbers.
 impl Serialize for Tree {
     fn serialize<S: serde::Serializer>(
         &self,
         serializer: S,
     ) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
         let mut nodes = Vec::with_capacity(self.nodes.len() * NODE_BYTES);
         for n in &self.nodes {
             nodes.extend_from_slice(&n.feature.to_le_bytes());
             nodes.extend_from_slice(&n.threshold.to_le_bytes());
             nodes.extend_from_slice(&n.next.to_le_bytes());
         }
-        let values: Vec<u8> = self.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let mut tree = serializer.serialize_struct("Tree", 2)?;
-        tree.serialize_field("nodes", serde_bytes::Bytes::new(&nodes))?;
-        tree.serialize_field("values", serde_bytes::Bytes::new(&values))?;
-        tree.end()
+        let values = self.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        TreeData { nodes, values }.serialize(serializer)
     }
 }
 
-/// A [`Tree`] as stored.
-#[derive(Deserialize)]
-pub(super) struct TreeData {
-    nodes: serde_bytes::ByteBuf,
-    values: serde_bytes::ByteBuf,
+/// A tree as stored, before its records are checked: two byte strings, the nodes as 12-byte
+/// records (feature, threshold, next; each little-endian, [`u32::MAX`] as the feature of a
+/// leaf) in depth-first preorder, and the leaves' class distributions as little-endian
+/// `f32`s. Public only as `unchecked::TreeData`, with the `unchecked` feature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TreeData {
+    /// The node records; a tree needs whole ones, at least one.
+    #[serde(with = "serde_bytes")]
+    pub nodes: Vec<u8>,
+    /// `n_classes` values per leaf; a tree needs whole ones.
+    #[serde(with = "serde_bytes")]
+    pub values: Vec<u8>,
 }
 
 impl TryFrom<TreeData> for Tree {
@@ -77,17 +79,25 @@ impl TryFrom<TreeData> for Tree {
 
 /// What a stored [`Forest`] deserialises into before its invariants are checked, so a
 /// corrupted model is an error when read instead of a panic or a loop when predicting.
-#[derive(Deserialize)]
-pub(super) struct ForestData {
-    n_features: usize,
-    n_classes: usize,
-    trees: Vec<Tree>,
+///
+/// Its trees are the crate's own trees when read (their records checked), and [`TreeData`]
+/// to write a forest whose records were never checked. Public only as
+/// `unchecked::ForestData`, with the `unchecked` feature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForestData<T> {
+    /// Number of features a row has; every split's feature must be below it.
+    pub n_features: usize,
+    /// Number of classes; at least 1, and every tree's values hold whole leaves of them.
+    pub n_classes: usize,
+    /// At least one tree, whose splits point forward within it and whose leaves within its
+    /// values.
+    pub trees: Vec<T>,
 }
 
-impl TryFrom<ForestData> for Forest {
+impl TryFrom<ForestData<Tree>> for Forest {
     type Error = Error;
 
-    fn try_from(data: ForestData) -> Result<Self> {
+    fn try_from(data: ForestData<Tree>) -> Result<Self> {
         let bad = |reason: String| {
             Err(Error::Format {
                 kind: "forest",
@@ -127,8 +137,6 @@ impl TryFrom<ForestData> for Forest {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
 mod tests {
-    use serde::Serialize;
-
     use super::*;
     use crate::forest::ForestParams;
     use crate::forest::MaxFeatures;
@@ -142,6 +150,10 @@ mod tests {
         let bytes = postcard::to_allocvec(&forest).expect("serialize");
         let back: Forest = postcard::from_bytes(&bytes).expect("deserialize");
         assert_eq!(back, forest);
+        // The unchecked form is the stored form: it reads a forest's bytes and writes them
+        // back unchanged.
+        let data: ForestData<TreeData> = postcard::from_bytes(&bytes).expect("as data");
+        assert_eq!(postcard::to_allocvec(&data).expect("data"), bytes);
         let params = ForestParams::new()
             .max_features(MaxFeatures::Count(2))
             .seed(7);
@@ -154,25 +166,13 @@ mod tests {
     /// cut anywhere else is refused, where the whole records decode and predict.
     #[test]
     fn partial_node_or_value_bytes_are_rejected() {
-        use serde_bytes::Bytes;
-        #[derive(Serialize)]
-        struct StoredTree<'a> {
-            nodes: &'a Bytes,
-            values: &'a Bytes,
-        }
-        #[derive(Serialize)]
-        struct StoredForest<'a> {
-            n_features: usize,
-            n_classes: usize,
-            trees: Vec<StoredTree<'a>>,
-        }
         let encode = |nodes: &[u8], values: &[u8]| {
-            postcard::to_allocvec(&StoredForest {
+            postcard::to_allocvec(&ForestData {
                 n_features: 1,
                 n_classes: 2,
-                trees: vec![StoredTree {
-                    nodes: Bytes::new(nodes),
-                    values: Bytes::new(values),
+                trees: vec![TreeData {
+                    nodes: nodes.to_vec(),
+                    values: values.to_vec(),
                 }],
             })
             .unwrap()
