@@ -51,9 +51,10 @@ pub enum Error {
         op: &'static str,
         /// The key or prefix it was on (empty for the whole store).
         key: String,
-        /// The `object_store` error, after its retries.
+        /// The `object_store` error, after its retries (boxed, so the type exists without
+        /// the `client` feature).
         #[source]
-        source: object_store::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// A local file could not be read.
@@ -68,6 +69,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "client")]
     pub(crate) fn backend(op: &'static str, key: &str, source: object_store::Error) -> Self {
         match source {
             object_store::Error::NotFound { .. } => Error::NotFound {
@@ -76,7 +78,7 @@ impl Error {
             source => Error::Backend {
                 op,
                 key: key.to_string(),
-                source,
+                source: Box::new(source),
             },
         }
     }

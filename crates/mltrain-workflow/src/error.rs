@@ -180,6 +180,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "io")]
     pub(crate) fn in_stage(self, stage: impl Into<String>) -> Self {
         match self {
             e @ Error::Stage { .. } => e,

@@ -88,6 +88,7 @@ impl RunLayout {
     }
 }
 
+#[cfg(feature = "io")]
 /// A new run id: UTC time to the millisecond (so ids sort by start time) and a random suffix.
 pub fn new_run_id() -> String {
     let now = jiff::Timestamp::now();

@@ -29,6 +29,7 @@
 //! # });
 //! ```
 
+#[cfg(feature = "io")]
 pub mod driver;
 pub mod error;
 pub mod layout;

@@ -6,6 +6,7 @@ use mltrain_core::Matrix;
 use mltrain_core::ensemble::Ensemble;
 use mltrain_core::format::{self, Kind};
 use mltrain_core::image::{Channels, ImageSize};
+#[cfg(feature = "io")]
 use mltrain_store::Store;
 use serde::Deserialize;
 use serde::{Serialize, de::DeserializeOwned};
@@ -140,6 +141,7 @@ pub fn encode<T: Stored>(key: &str, value: &T) -> Result<(String, Bytes)> {
     Ok((key.to_string(), Bytes::from(bytes)))
 }
 
+#[cfg(feature = "io")]
 pub(crate) async fn get<T: Stored>(store: &Store, key: &str) -> Result<T> {
     let bytes = store.get(key).await?;
     decode(key, &bytes)
@@ -153,6 +155,7 @@ pub fn decode<T: Stored>(key: &str, bytes: &[u8]) -> Result<T> {
     })
 }
 
+#[cfg(feature = "io")]
 /// Reads the published model at `key`.
 pub async fn load_model(store: &Store, key: &str) -> Result<Model> {
     get(store, key).await

@@ -13,19 +13,27 @@
 //! writes them. [`call`] runs the compute in this process; [`call_with`] hands it to
 //! another runtime (a WebAssembly sandbox) with the same bytes.
 
+#[cfg(feature = "io")]
 use std::future::Future;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+#[cfg(feature = "io")]
+use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+#[cfg(feature = "io")]
+use crate::error::Error;
+use crate::error::Result;
+#[cfg(feature = "io")]
 use crate::layout::RunLayout;
 use crate::params::Params;
 use crate::report::StageTimes;
+#[cfg(feature = "io")]
+use crate::stages::Ctx;
 use crate::stages::{
-    self, Computed, Ctx, Env, ForestRef, Objects, PartitionInput, PartitionOutput, PcaInput,
-    PcaOutput, RfInput, RfOutput, ValidationInput, ValidationOutput,
+    self, Computed, Env, ForestRef, Objects, PartitionInput, PartitionOutput, PcaInput, PcaOutput,
+    RfInput, RfOutput, ValidationInput, ValidationOutput,
 };
 
 /// The four stages, by name: what routes, CloudEvent types, progress and records use.
@@ -97,6 +105,7 @@ pub trait Stage: Send + Sync + 'static {
     /// names the call's record, its errors and its retries.
     fn call_name(input: &Self::Input) -> String;
 
+    #[cfg(feature = "io")]
     /// The shell's first half: refuses a bad input, and reads what the compute needs.
     fn gather(
         ctx: &Ctx,
@@ -107,6 +116,7 @@ pub trait Stage: Send + Sync + 'static {
     /// objects to write. No I/O beyond `objects.get`.
     fn compute(env: &Env, job: Self::Job, objects: &dyn Objects) -> Result<Computed<Self::Output>>;
 
+    #[cfg(feature = "io")]
     /// A compute's error, completed with what only the store can tell (the PCA stage adds
     /// the bad test images to its bad training images). As it is, by default.
     fn explain(_ctx: &Ctx, _input: &Self::Input, err: Error) -> impl Future<Output = Error> + Send {
@@ -158,6 +168,7 @@ impl Stage for Partition {
     fn call_name(_: &PartitionInput) -> String {
         "partition".into()
     }
+    #[cfg(feature = "io")]
     fn gather(
         ctx: &Ctx,
         input: &PartitionInput,
@@ -184,6 +195,7 @@ impl Stage for Pca {
     fn call_name(input: &PcaInput) -> String {
         format!("pca-{}", input.index)
     }
+    #[cfg(feature = "io")]
     fn gather(
         ctx: &Ctx,
         input: &PcaInput,
@@ -193,6 +205,7 @@ impl Stage for Pca {
     fn compute(env: &Env, job: PcaInput, objects: &dyn Objects) -> Result<Computed<PcaOutput>> {
         stages::pca::compute(env, job, objects)
     }
+    #[cfg(feature = "io")]
     fn explain(ctx: &Ctx, input: &PcaInput, err: Error) -> impl Future<Output = Error> + Send {
         stages::pca::explain(ctx, input, err)
     }
@@ -209,6 +222,7 @@ impl Stage for Rf {
     fn call_name(input: &RfInput) -> String {
         format!("rf-{}-{}", input.pca_index, input.share_index)
     }
+    #[cfg(feature = "io")]
     fn gather(
         ctx: &Ctx,
         input: &RfInput,
@@ -231,6 +245,7 @@ impl Stage for Validation {
     fn call_name(_: &ValidationInput) -> String {
         "validation".into()
     }
+    #[cfg(feature = "io")]
     fn gather(
         ctx: &Ctx,
         input: &ValidationInput,
@@ -258,6 +273,7 @@ pub struct Record<O> {
     pub seconds: f64,
 }
 
+#[cfg(feature = "io")]
 /// Runs one call of stage `S` in this process and records its output: what every backend
 /// ends up running, wherever the call came from.
 pub async fn call<S: Stage>(ctx: &Ctx, input: S::Input) -> Result<S::Output> {
@@ -267,6 +283,7 @@ pub async fn call<S: Stage>(ctx: &Ctx, input: S::Input) -> Result<S::Output> {
     .await
 }
 
+#[cfg(feature = "io")]
 /// Runs one call of stage `S` with its compute done by `compute` (another runtime, a
 /// sandbox): this process gathers the call's objects, hands them over, writes what comes
 /// back, and records the output. `compute` returns the compute's own result inside the
@@ -299,6 +316,7 @@ where
     Ok(record.output)
 }
 
+#[cfg(feature = "io")]
 /// The record of call `name` of stage `S` in run `run_id`; `None` when there is none or it
 /// does not read (the call then counts as not done).
 pub async fn record<S: Stage>(

@@ -14,6 +14,7 @@ pub(crate) mod validation;
 use std::collections::HashMap;
 
 use bytes::Bytes;
+#[cfg(feature = "io")]
 use mltrain_store::Store;
 
 pub use partition::{Dealt, Listing, PartitionInput, PartitionJob, PartitionOutput, deal, finish};
@@ -23,6 +24,7 @@ pub use validation::{ForestRef, ValidationInput, ValidationOutput};
 
 use crate::error::{Error, Result};
 use crate::objects::KeyList;
+#[cfg(feature = "io")]
 /// What every stage runs with: the store, how many requests to keep in flight, and the
 /// limits that keep hostile or mistaken input from exhausting memory.
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ pub struct Ctx {
     pub limits: Limits,
 }
 
+#[cfg(feature = "io")]
 impl Ctx {
     pub fn new(store: Store) -> Self {
         Self {
@@ -77,6 +80,7 @@ pub struct Env {
     pub fetched: bool,
 }
 
+#[cfg(feature = "io")]
 impl Ctx {
     /// The [`Env`] of a compute run by this context's shell.
     pub fn env(&self) -> Env {
@@ -122,6 +126,7 @@ impl Objects for Fetched {
     }
 }
 
+#[cfg(feature = "io")]
 /// A local directory's files, read as the compute asks for them: reading then overlaps
 /// decoding instead of preceding it.
 impl Objects for mltrain_store::LocalReader {
@@ -140,6 +145,7 @@ pub struct Computed<O> {
     pub writes: Vec<(String, Bytes)>,
 }
 
+#[cfg(feature = "io")]
 /// Writes a compute's objects: all but the last at once, then the last.
 pub(crate) async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Result<()> {
     let Some((last_key, last)) = writes.pop() else {
@@ -155,6 +161,7 @@ pub(crate) async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Resul
     Ok(())
 }
 
+#[cfg(feature = "io")]
 /// The objects under `keys`, for a compute: a local directory's reader, which reads each
 /// as the compute asks for it, or every object fetched at once (one that is not in the
 /// store is left out, for the compute to name: a deleted image is a bad image).
@@ -189,10 +196,12 @@ pub(crate) fn read<T: crate::objects::Stored>(objects: &dyn Objects, key: &str) 
 }
 
 /// The keys of a list's images.
+#[cfg(feature = "io")]
 fn keys_of(list: &KeyList) -> Vec<String> {
     list.items.iter().map(|i| i.key.clone()).collect()
 }
 
+#[cfg(feature = "io")]
 /// Runs CPU-bound work off the async runtime's threads.
 pub(crate) async fn blocking<T: Send + 'static>(
     stage: &'static str,
@@ -289,6 +298,7 @@ fn decode_usable_images(
     }
 }
 
+#[cfg(feature = "io")]
 /// `err`, and when it is bad training images, the bad test images too: one run then names
 /// every bad image of the data, wherever the split put it. The test set is decoded here
 /// only on this path, which ends the run anyway.

@@ -9,14 +9,21 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Computed, Ctx, Env, Objects, objects_of};
+use super::{Computed, Env, Objects};
+#[cfg(feature = "io")]
+use super::{Ctx, objects_of};
 use crate::error::{Error, Result};
-use crate::layout::{RunLayout, valid_run_id};
+use crate::layout::RunLayout;
+#[cfg(feature = "io")]
+use crate::layout::valid_run_id;
 use crate::notes::DataNotes;
 use crate::objects::{self, Item, KeyList};
 use crate::params::{Params, TestSplit};
+#[cfg(feature = "io")]
 use crate::stage::Gathered;
-use mltrain_store::folder::{Skip, skip_reason};
+use mltrain_store::folder::Skip;
+#[cfg(feature = "io")]
+use mltrain_store::folder::skip_reason;
 
 /// RNG stream of the partition stage (forests use streams 0..num_rf).
 const PARTITION_STREAM: u64 = u64::MAX;
@@ -46,6 +53,7 @@ pub struct PartitionOutput {
     pub test_images: usize,
 }
 
+#[cfg(feature = "io")]
 /// The partition stage's shell: records the parameters, lists the data, and hands the
 /// listings and a sample of the images (to decide their size and channels) to [`compute`].
 pub(crate) async fn gather(ctx: &Ctx, input: &PartitionInput) -> Result<Gathered<PartitionJob>> {
@@ -417,6 +425,7 @@ fn plan_memory(
     Ok(())
 }
 
+#[cfg(feature = "io")]
 /// Lists `prefix` as an ImageFolder: class name (first path segment below the prefix) →
 /// image keys, and the keys skipped as not images ([`mltrain_store::folder`]).
 async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<Listing> {

@@ -5,14 +5,14 @@ use mltrain_core::Matrix;
 use mltrain_core::pca::PcaParams;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    Computed, Ctx, Env, Objects, decode_usable_images, keys_of, objects_of, read,
-    with_bad_test_images,
-};
+use super::{Computed, Env, Objects, decode_usable_images, read};
+#[cfg(feature = "io")]
+use super::{Ctx, keys_of, objects_of, with_bad_test_images};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Rows};
 use crate::params::Params;
+#[cfg(feature = "io")]
 use crate::stage::Gathered;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,7 @@ pub struct PcaOutput {
     pub components: usize,
 }
 
+#[cfg(feature = "io")]
 /// The PCA stage's shell: reads the key list, checks the memory plan, and hands the key
 /// list and the images to [`compute`].
 pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaInput>> {
@@ -70,6 +71,7 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaIn
     })
 }
 
+#[cfg(feature = "io")]
 /// Bad training images, and the bad test images with them.
 pub(crate) async fn explain(ctx: &Ctx, input: &PcaInput, err: Error) -> Error {
     let layout = RunLayout::new(&input.run_id);

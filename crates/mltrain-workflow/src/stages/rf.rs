@@ -3,11 +3,14 @@
 use mltrain_core::forest::Forest;
 use serde::{Deserialize, Serialize};
 
-use super::{Computed, Ctx, Env, Objects, objects_of, read};
+use super::{Computed, Env, Objects, read};
+#[cfg(feature = "io")]
+use super::{Ctx, objects_of};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, Rows};
 use crate::params::Params;
+#[cfg(feature = "io")]
 use crate::stage::Gathered;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +31,7 @@ pub struct RfOutput {
     pub forest: String,
 }
 
+#[cfg(feature = "io")]
 /// The forest stage's shell: hands the share to [`compute`].
 pub(crate) async fn gather(ctx: &Ctx, input: &RfInput) -> Result<Gathered<RfInput>> {
     input.check()?;

@@ -8,12 +8,15 @@ use mltrain_core::forest::Forest;
 use mltrain_core::pca::Pca;
 use serde::{Deserialize, Serialize};
 
-use super::{Computed, Ctx, Env, Objects, decode_usable_images, keys_of, objects_of, read};
+use super::{Computed, Env, Objects, decode_usable_images, read};
+#[cfg(feature = "io")]
+use super::{Ctx, keys_of, objects_of};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Model};
 use crate::params::Params;
 use crate::report::{ClassReport, Report, StageTimes};
+#[cfg(feature = "io")]
 use crate::stage::Gathered;
 
 /// A trained forest and the PCA basis (index into `bases`) its rows were projected on.
@@ -47,6 +50,7 @@ pub struct ValidationOutput {
     pub report: Report,
 }
 
+#[cfg(feature = "io")]
 /// The validation stage's shell: reads the test list, and hands it, the test images, the
 /// bases, the forests and the data notes to [`compute`].
 pub(crate) async fn gather(
@@ -69,6 +73,7 @@ pub(crate) async fn gather(
     Ok(Gathered { job, keys, objects })
 }
 
+#[cfg(feature = "io")]
 /// The notes validation gathers into the report: partition's, and with `--skip-invalid`
 /// each PCA function's list of images left out. Runs started before a note existed lack
 /// it, which is no reason to fail.
