@@ -35,7 +35,9 @@ pub struct Endpoints {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid function URL `{value}`: {reason}")]
 pub struct EndpointError {
+    /// The value as given: a base URL, or `NAME=URL[,URL...]`.
     pub value: String,
+    /// Why it cannot be used, e.g. `must be http:// or https://, without credentials`.
     pub reason: String,
 }
 
@@ -73,6 +75,7 @@ impl Endpoints {
         Ok(())
     }
 
+    /// The URLs of `function`'s replicas, in the order given; empty when it has none.
     pub fn urls(&self, function: Function) -> &[Url] {
         self.urls
             .get(&function)
@@ -108,6 +111,8 @@ fn parse_url(value: &str, url: &str) -> Result<Url, EndpointError> {
 pub struct ClientConfig {
     /// Bound on one call, from connecting to the whole reply.
     pub timeout: Duration,
+    /// Bound on connecting alone (default 5 s), so a dead replica fails fast and the
+    /// driver's retry goes to the next.
     pub connect_timeout: Duration,
     /// Requests in flight at once, over all functions.
     pub concurrency: usize,
@@ -135,6 +140,7 @@ pub struct HttpFunctions {
 }
 
 impl HttpFunctions {
+    /// Calls the functions at `endpoints`; fails only when the HTTP client cannot be built.
     pub fn new(endpoints: Endpoints, config: ClientConfig) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
@@ -148,6 +154,7 @@ impl HttpFunctions {
         })
     }
 
+    /// Where each function is called.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }

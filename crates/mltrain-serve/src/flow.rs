@@ -185,6 +185,7 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// A sink posting to `url`, each request bounded to 30 s (5 s to connect).
     pub fn new(url: Url) -> Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -197,6 +198,7 @@ impl Sink {
         Ok(Self { client, url })
     }
 
+    /// Where the events go.
     pub fn url(&self) -> &Url {
         &self.url
     }

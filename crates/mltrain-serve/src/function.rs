@@ -10,10 +10,16 @@ use mltrain_workflow::stage::StageId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Function {
+    /// `POST /partition`: the partition stage.
     Partition,
+    /// `POST /pca`: one PCA function.
     Pca,
+    /// `POST /rf`: one random forest.
     Rf,
+    /// `POST /validation`: the validation stage, which publishes the model.
     Validation,
+    /// `POST /driver`: a whole run ([`DriverInput`]), its stages called through the
+    /// runner's [`Backend`](crate::Backend).
     Driver,
 }
 
@@ -27,6 +33,7 @@ pub const JOBSINK_EVENT_FILE: &str = "/etc/jobsink-event/event";
 pub const TYPE_PREFIX: &str = "dev.mltrain.";
 
 impl Function {
+    /// Every function: the stages in the order a run calls them, then the driver.
     pub const ALL: [Function; 5] = [
         Function::Partition,
         Function::Pca,
@@ -51,6 +58,8 @@ impl Function {
         }
     }
 
+    /// The function called `name` (`partition`, `pca`, `rf`, `validation`, `driver`), if
+    /// there is one.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.name() == name)
     }
@@ -111,8 +120,11 @@ impl std::str::FromStr for Function {
 /// What a CloudEvent type asks for: a plain call of a function, or a step of the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
+    /// `dev.mltrain.<function>.request`: a plain call, answered with its response.
     Request(Function),
+    /// `dev.mltrain.flow.<function>`: a step of the event-driven flow ([`crate::flow`]).
     Flow(Function),
+    /// `dev.mltrain.<function>.response`: a function's output.
     Response(Function),
 }
 
@@ -136,6 +148,7 @@ impl EventKind {
 /// Input of the driver function: a whole run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DriverInput {
+    /// The parameters of the run to start; checked before any stage runs.
     pub params: Params,
     /// The run's id; a new one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

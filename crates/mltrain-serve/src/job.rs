@@ -16,7 +16,9 @@ use crate::runner::Runner;
 /// What a job did: the event it ran and the events that followed.
 #[derive(Debug)]
 pub struct JobOutcome {
+    /// The event the job ran, as read from the file.
     pub event: Event,
+    /// The events its step emitted: the next steps, or the function's response.
     pub follow_ups: Vec<Event>,
     /// Whether the follow-ups were posted to a sink.
     pub posted: bool,

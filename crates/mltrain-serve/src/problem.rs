@@ -23,10 +23,18 @@ use crate::function::Function;
 /// The JSON body of an error reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
+    /// The function that failed, by name (`pca`).
     pub function: String,
+    /// The reply's HTTP status (see the module's table); 0 when there was no reply.
     pub status: u16,
+    /// What failed. From the server: secrets scrubbed, the whole error chain for bad input,
+    /// only the top-level message otherwise; made by the client: e.g. `HTTP 502 Bad Gateway`
+    /// or `timed out: <url>`.
     pub message: String,
+    /// Whether the caller is at fault (a bad event, bad data): never worth retrying.
     pub bad_input: bool,
+    /// Whether the same request may pass later: the store, a worker or the sink failed, or
+    /// no reply came.
     pub retryable: bool,
 }
 
@@ -142,11 +150,13 @@ impl Secrets {
         Self::new(names.filter_map(|n| std::env::var(n).ok()))
     }
 
+    /// The given values, but those shorter than 4 bytes, which would scrub ordinary words.
     pub fn new(values: impl IntoIterator<Item = String>) -> Self {
         // Very short values would scrub ordinary words; credentials are longer.
         Self(values.into_iter().filter(|v| v.len() >= 4).collect())
     }
 
+    /// `text` with every secret replaced by `<redacted>`.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in &self.0 {

@@ -14,6 +14,7 @@ use crate::function::{DriverInput, Function};
 /// What functions run with: the store, and the backend the driver function chains through.
 #[derive(Debug, Clone)]
 pub struct Runner {
+    /// The store and limits every stage call runs with.
     pub ctx: Ctx,
     /// Where the driver function sends the stages: this process, or other services.
     pub backend: Backend,
@@ -24,7 +25,9 @@ pub struct Runner {
 /// A function's output, ready to become a reply event.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The run the call belongs to; the reply event's subject.
     pub run_id: String,
+    /// The output as JSON: the stage's output, or the driver's report.
     pub data: serde_json::Value,
 }
 

@@ -24,6 +24,7 @@ pub const MAX_BODY: usize = 16 << 20;
 /// What the server runs and how it answers.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// Runs the function each request's event asks for.
     pub runner: Runner,
     /// The functions this server serves; the others answer 404.
     pub functions: Vec<Function>,

@@ -83,8 +83,11 @@ impl Default for Options {
 /// What a run already has, found by [`inspect`]; the driver skips those functions.
 #[derive(Debug, Clone, Default)]
 pub struct Done {
+    /// The partition's output, when its record and every key list it names read.
     pub partition: Option<PartitionOutput>,
+    /// Finished PCA calls by index, each with its basis and every share intact.
     pub pca: BTreeMap<usize, PcaOutput>,
+    /// Finished forests by `(pca_index, share_index)`, only those of finished PCA calls.
     pub rf: BTreeMap<(usize, usize), RfOutput>,
     /// The report of a run that already published its model.
     pub report: Option<Report>,

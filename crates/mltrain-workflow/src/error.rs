@@ -7,50 +7,88 @@
 pub enum Error {
     /// An argument out of its range (NUM_PCA = 0, NUM_RF < NUM_PCA, ...).
     #[error("invalid argument {name}: {reason}")]
-    InvalidArgument { name: &'static str, reason: String },
+    InvalidArgument {
+        /// The argument as the user knows it: a positional (`NUM_PCA`), an option
+        /// (`--components`), or a field of a stage's input (`index`, `run id`).
+        name: &'static str,
+        /// Why it is refused, e.g. `must be at least 1`.
+        reason: String,
+    },
 
     /// Nothing under a data prefix.
     #[error("no objects under `{prefix}` in {store}")]
-    EmptyPrefix { prefix: String, store: String },
+    EmptyPrefix {
+        /// The data prefix, without leading or trailing `/`.
+        prefix: String,
+        /// The store's URL, e.g. `s3://bucket` or `file:///data`.
+        store: String,
+    },
 
     /// Objects under a prefix, but none of them an image.
     #[error(
         "no images under `{prefix}` in {store}: {skipped} files skipped (hidden, or not .png, .jpg or .jpeg)"
     )]
     NoImages {
+        /// The data prefix, without leading or trailing `/`.
         prefix: String,
+        /// The store's URL, e.g. `s3://bucket` or `file:///data`.
         store: String,
+        /// Objects under the prefix passed over as not images (all of them).
         skipped: usize,
     },
 
     /// An object directly under the prefix, outside any class folder.
     #[error("`{key}` is not inside a class folder: images must be at {prefix}/<class>/<file>")]
-    NotInClassFolder { key: String, prefix: String },
+    NotInClassFolder {
+        /// The image's full key, e.g. `data/0.png`.
+        key: String,
+        /// The data prefix, without leading or trailing `/`.
+        prefix: String,
+    },
 
     /// Training data with a single class.
     #[error("`{prefix}` has one class only (`{class}`): a classifier needs at least two")]
-    OneClass { prefix: String, class: String },
+    OneClass {
+        /// The training prefix, as [`Params::prefix`](crate::params::Params::prefix) gives it.
+        prefix: String,
+        /// The name of the only class folder found.
+        class: String,
+    },
 
     /// Too few images for the requested fan-out.
     #[error("too few images: {reason}")]
-    TooFewImages { reason: String },
+    TooFewImages {
+        /// Which images are too few for what, and what to do, e.g. that a PCA function gets
+        /// fewer training images than the forests it feeds.
+        reason: String,
+    },
 
     /// More images under a prefix than the limit allows.
     #[error("`{prefix}` holds {count} objects, over the limit of {limit} images per prefix")]
     TooManyImages {
+        /// The prefix listed (training or test), without leading or trailing `/`.
         prefix: String,
+        /// Objects listed under it, images or not.
         count: usize,
+        /// The context's [`Limits::max_images`](crate::stages::Limits::max_images).
         limit: usize,
     },
 
     /// A test image whose class the training data does not have.
     #[error("test image `{key}` has class `{class}`, which the training data does not have")]
-    UnknownTestClass { class: String, key: String },
+    UnknownTestClass {
+        /// The test prefix's class folder that no training class matches.
+        class: String,
+        /// The first of that class's test images, in key order.
+        key: String,
+    },
 
     /// An object that should be an image could not be used as one.
     #[error("image `{key}` cannot be used")]
     Image {
+        /// The image's full key in the store.
         key: String,
+        /// Why the decoder refused it (e.g. a header that does not read).
         #[source]
         source: mltrain_core::Error,
     },
@@ -58,12 +96,20 @@ pub enum Error {
     /// Objects with an image extension that cannot be used as images: every one a stage
     /// found, `(key, why)`, so one run names them all.
     #[error("{}", bad_images_message(bad))]
-    BadImages { bad: Vec<(String, String)> },
+    BadImages {
+        /// Each image's key and why it cannot be used (the decoder's error chain on one
+        /// line, or that it is no longer in the store); the message lists the first
+        /// [`LISTED_BAD_IMAGES`].
+        bad: Vec<(String, String)>,
+    },
 
     /// A stored intermediate object or model is damaged, foreign or of another version.
     #[error("object `{key}` is damaged, foreign or of another version")]
     Corrupt {
+        /// The object's key, e.g. `ml-training/outputs/<run-id>/pca-0/basis`.
         key: String,
+        /// What the envelope check found (bad magic, another kind or version, a wrong length
+        /// or checksum), or, when writing, why the value could not be encoded.
         #[source]
         source: mltrain_core::Error,
     },
@@ -71,7 +117,10 @@ pub enum Error {
     /// Compute failed on valid-looking data (e.g. PCA on too few images).
     #[error("{stage} failed on its data")]
     Compute {
+        /// The stage whose compute failed: `pca`, `rf` or `validation`.
         stage: &'static str,
+        /// The core's error; [`Error::is_bad_input`] reads it to tell data that cannot be
+        /// fitted (too few images) from a failure of the machinery.
         #[source]
         source: mltrain_core::Error,
     },
@@ -83,7 +132,10 @@ pub enum Error {
     /// A stage failed; names which one.
     #[error("stage {stage} failed")]
     Stage {
+        /// The call that failed, as [`Stage::call_name`](crate::stage::Stage::call_name)
+        /// names it (`pca-3`), or `pca` for the bad images of the whole fan-out, merged.
         stage: String,
+        /// What went wrong in it; never itself a `Stage` error.
         #[source]
         source: Box<Error>,
     },
@@ -91,24 +143,39 @@ pub enum Error {
     /// A function run elsewhere (over HTTP, from a job) failed; carries what its reply said.
     #[error("function {function} failed ({status}): {message}")]
     Remote {
+        /// The function called, by name (`pca`, `driver`).
         function: String,
         /// The transport's status code (HTTP status), 0 when there was no reply.
         status: u16,
+        /// What the reply said went wrong, or, without a reply, what the caller saw
+        /// (`timed out: <url>`).
         message: String,
+        /// Whether the callee judged it the caller's fault (bad data or arguments): exit
+        /// code 2, never retried.
         bad_input: bool,
+        /// Whether the same call may pass on another try (e.g. no reply, a 503, a proxy's
+        /// 502 or 504).
         retryable: bool,
     },
 
     /// A background task died (a cancelled runtime).
     #[error("{stage}: worker task failed: {reason}")]
-    Task { stage: &'static str, reason: String },
+    Task {
+        /// The stage whose work failed: `partition`, `pca`, `rf` or `validation`.
+        stage: &'static str,
+        /// The runtime's error for the task, or why a JSON object of the stage (its notes,
+        /// report or call record) could not be encoded.
+        reason: String,
+    },
 
     /// A stage's code panicked: a bug in mltrain, never retried.
     #[error(
         "{stage} panicked: {message} (this is a bug in mltrain, not a fault of the data or the store; please report it)"
     )]
     Panic {
+        /// The stage whose compute panicked: `partition`, `pca`, `rf` or `validation`.
         stage: &'static str,
+        /// The panic's message, or `a panic without a message` when it carried none.
         message: String,
     },
 
@@ -119,9 +186,15 @@ pub enum Error {
         crate::memory::human(*budget)
     )]
     OverBudget {
+        /// The call that would not fit: `pca-<index>` or `validation`.
         function: String,
+        /// Bytes it is planned to need; for PCA, those of every PCA function that runs at
+        /// once with it, since they share the budget.
         needed: u64,
+        /// The budget in bytes, [`Limits::memory_budget`](crate::stages::Limits::memory_budget).
         budget: u64,
+        /// What the call holds and what would make it fit (`--resize`, more PCA functions,
+        /// fewer `--components`, a larger `--memory-budget`).
         advice: String,
     },
 }

@@ -13,12 +13,14 @@ pub struct RunLayout {
 }
 
 impl RunLayout {
+    /// The keys of run `run_id`; the id is not checked here ([`valid_run_id`] does that).
     pub fn new(run_id: &str) -> Self {
         Self {
             run_id: run_id.to_string(),
         }
     }
 
+    /// The run's id, as given to [`RunLayout::new`].
     pub fn run_id(&self) -> &str {
         &self.run_id
     }
@@ -38,6 +40,7 @@ impl RunLayout {
         format!("{}/partition/test.keys", self.dir())
     }
 
+    /// The PCA basis fitted by PCA function `pca`.
     pub fn basis(&self, pca: usize) -> String {
         format!("{}/pca-{pca}/basis", self.dir())
     }
@@ -47,6 +50,7 @@ impl RunLayout {
         format!("{}/pca-{pca}/share-{share}", self.dir())
     }
 
+    /// The forest trained on share `share` of PCA function `pca`: `<run dir>/rf-<pca>-<share>`.
     pub fn forest(&self, pca: usize, share: usize) -> String {
         format!("{}/rf-{pca}-{share}", self.dir())
     }
@@ -78,6 +82,8 @@ impl RunLayout {
         format!("{}/calls", self.dir())
     }
 
+    /// The run report ([`crate::report::Report`], JSON), written by validation before the
+    /// model.
     pub fn report(&self) -> String {
         format!("{}/validation/report.json", self.dir())
     }

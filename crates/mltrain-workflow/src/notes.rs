@@ -26,6 +26,7 @@ pub struct DataNotes {
 }
 
 impl DataNotes {
+    /// Whether nothing was noticed (the report then leaves its `data` out).
     pub fn is_empty(&self) -> bool {
         self.skipped.is_empty() && self.invalid.is_empty() && self.warnings.is_empty()
     }
@@ -41,6 +42,7 @@ impl DataNotes {
 pub struct Skipped {
     /// Why, in a few words (`hidden (name starts with `.`)`, `not an image ...`).
     pub reason: String,
+    /// How many files, all of them, though `keys` lists at most [`LISTED_KEYS`].
     pub count: usize,
     /// The first [`LISTED_KEYS`] of them, sorted.
     pub keys: Vec<String>,
@@ -49,7 +51,10 @@ pub struct Skipped {
 /// An image left out with `--skip-invalid`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvalidImage {
+    /// The image's full key, e.g. `data/cat/07.png`.
     pub key: String,
+    /// Why it does not decode: the decoder's error and its causes on one line, or that it
+    /// is no longer in the store.
     pub reason: String,
 }
 

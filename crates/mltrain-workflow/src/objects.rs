@@ -17,24 +17,31 @@ use crate::params::Params;
 /// One image and its class (an index into the run's class names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
+    /// The image's full key in the store, e.g. `data/cat/001.png`.
     pub key: String,
+    /// Its class: an index into the list's [`KeyList::classes`].
     pub label: u32,
 }
 
 /// A list of images for one function: a PCA partition or the test set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyList {
+    /// Every class of the run, sorted; the same in each of the run's lists.
     pub classes: Vec<String>,
+    /// The size every image is decoded at: `--resize`, or the training images' own.
     pub image_size: ImageSize,
     /// The channels every image of the run is decoded to.
     pub channels: Channels,
+    /// The images and their labels; a partition's are shuffled with the run's seed.
     pub items: Vec<Item>,
 }
 
 /// Projected rows and their labels: one forest's training share.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rows {
+    /// One row per image, one column per PCA component its basis kept.
     pub features: Matrix,
+    /// The class of each row, in row order.
     pub labels: Vec<u32>,
 }
 
@@ -42,19 +49,24 @@ pub struct Rows {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "ModelData")]
 pub struct Model {
+    /// The run that trained it; the model's key is `ml-training/models/<run_id>.model`.
     pub run_id: String,
+    /// Class names, sorted: the ensemble's class `i` is `classes[i]`.
     pub classes: Vec<String>,
+    /// The size the bases were fitted at; `predict` brings every image to it.
     pub image_size: ImageSize,
     /// The channels images are decoded to before the ensemble sees them.
     pub channels: Channels,
     /// Whether images of another size are resized (the run used `--resize`).
     pub resize: bool,
+    /// The parameters the run was started with.
     pub params: Params,
+    /// Share of the run's test images the ensemble classified correctly, 0 to 1.
     pub accuracy: f64,
+    /// Every PCA basis and the forests trained on its projections, voting softly.
     pub ensemble: Ensemble,
 }
 
-/// A type stored as one enveloped object of its own kind.
 /// A model as stored, before its parts are checked against each other.
 #[derive(Deserialize)]
 struct ModelData {
@@ -112,7 +124,10 @@ impl TryFrom<ModelData> for Model {
     }
 }
 
+/// A type stored as one enveloped object of its own kind.
 pub trait Stored: Serialize + DeserializeOwned {
+    /// The kind written in the envelope's header; decoding an object of another kind is an
+    /// error ([`Error::Corrupt`]).
     const KIND: Kind;
 }
 

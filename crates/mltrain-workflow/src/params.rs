@@ -60,13 +60,20 @@ pub struct Params {
     /// refusing the data.
     #[serde(default)]
     pub skip_invalid: bool,
+    /// Where the test images come from: `--test PREFIX`, or `--holdout F` of each class
+    /// (default 0.2).
     pub test: TestSplit,
     /// PCA components kept.
     pub components: usize,
     /// Trees per forest.
     pub trees: usize,
+    /// Deepest a tree grows: the root is at depth 0, a node at this depth is a leaf; at
+    /// least 1.
     pub max_depth: usize,
+    /// A node with fewer (distinct) training samples than this is a leaf; at least 2.
     pub min_samples_split: usize,
+    /// Seed of every random choice: the partition's shuffle and each forest's own stream
+    /// ([`mltrain_core::ensemble::derive_seed`]).
     pub seed: u64,
     /// Resize every image to this size; without it all images must have one size.
     pub resize: Option<ImageSize>,

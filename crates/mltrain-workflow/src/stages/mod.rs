@@ -29,13 +29,18 @@ use crate::objects::KeyList;
 /// limits that keep hostile or mistaken input from exhausting memory.
 #[derive(Debug, Clone)]
 pub struct Ctx {
+    /// Where the data is read from and every object of the run written to.
     pub store: Store,
+    /// Store requests a stage keeps in flight when it fetches many objects (images).
     pub io_concurrency: usize,
+    /// What the stages refuse or plan against, see [`Limits`].
     pub limits: Limits,
 }
 
 #[cfg(feature = "io")]
 impl Ctx {
+    /// A context over `store`, with [`mltrain_store::DEFAULT_CONCURRENCY`] requests in flight
+    /// and the default [`Limits`].
     pub fn new(store: Store) -> Self {
         Self {
             store,

@@ -33,23 +33,32 @@ const PARTITION_STREAM: u64 = u64::MAX;
 /// of reads.
 const CHANNEL_SAMPLE: usize = 32;
 
+/// What the partition call takes: the run's id and its parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionInput {
+    /// The new run's id; only letters, digits, `-` and `.`, since it becomes part of keys.
     pub run_id: String,
+    /// The run's parameters; the call writes them as the run's `params.json` first.
     pub params: Params,
 }
 
+/// What the partition call returns: what the PCA and validation inputs are built from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionOutput {
     /// Class names, sorted; labels index this list.
     pub classes: Vec<String>,
+    /// The size every image is decoded at: `--resize`, or that of the first sampled training
+    /// image whose header reads.
     pub image_size: ImageSize,
     /// The channels every image is decoded to: `--channels`, or what `auto` decided.
     pub channels: Channels,
     /// Key-list key of each PCA function.
     pub partitions: Vec<String>,
+    /// Key of the test set's key list.
     pub test_list: String,
+    /// Training images dealt over the PCA functions, all of them.
     pub train_images: usize,
+    /// Test images, held out of the training prefix or listed under the test prefix.
     pub test_images: usize,
 }
 

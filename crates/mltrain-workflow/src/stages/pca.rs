@@ -15,22 +15,30 @@ use crate::params::Params;
 #[cfg(feature = "io")]
 use crate::stage::Gathered;
 
+/// What one PCA call takes: which partition of which run to fit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PcaInput {
+    /// The run whose objects it reads and writes.
     pub run_id: String,
     /// Which PCA function this is, `0..num_pca`.
     pub index: usize,
     /// Key of its key list, from the partition stage.
     pub key_list: String,
+    /// The run's parameters: the components, `--resize`, `--skip-invalid` and the fan-out
+    /// matter here.
     pub params: Params,
 }
 
+/// What one PCA call returns, for the forests it feeds and for validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PcaOutput {
+    /// Which PCA function this was, as in its input.
     pub index: usize,
+    /// Key of its fitted basis ([`mltrain_core::pca::Pca`]).
     pub basis: String,
     /// Keys of the projected-row shares, one per forest, in share order.
     pub shares: Vec<String>,
+    /// Images the basis was fitted on, without those left out by `--skip-invalid`.
     pub images: usize,
     /// Classes of the run, which its forests are trained to tell apart.
     pub n_classes: usize,

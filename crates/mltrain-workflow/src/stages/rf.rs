@@ -13,21 +13,32 @@ use crate::params::Params;
 #[cfg(feature = "io")]
 use crate::stage::Gathered;
 
+/// What one forest call takes: which share of projected rows to train on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfInput {
+    /// The run whose objects it reads and writes.
     pub run_id: String,
+    /// The PCA function whose share it trains on, `0..num_pca`.
     pub pca_index: usize,
+    /// Which of that function's shares, `0..forests_of(pca_index)`; with `pca_index` it fixes
+    /// the forest's global index, hence its seed.
     pub share_index: usize,
     /// Key of the projected-row share, from the PCA stage.
     pub share: String,
+    /// Classes of the run, so the forest votes over all of them, even those its share lacks.
     pub n_classes: usize,
+    /// The run's parameters: the forest ones, the seed and the fan-out matter here.
     pub params: Params,
 }
 
+/// What one forest call returns: where its forest is, and which basis it goes with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RfOutput {
+    /// As in the input: the PCA function whose basis the forest's rows were projected on.
     pub pca_index: usize,
+    /// As in the input: which of that function's shares the forest was trained on.
     pub share_index: usize,
+    /// Key of the trained forest, `<run dir>/rf-<pca_index>-<share_index>`.
     pub forest: String,
 }
 

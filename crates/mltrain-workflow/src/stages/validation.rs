@@ -22,31 +22,45 @@ use crate::stage::Gathered;
 /// A trained forest and the PCA basis (index into `bases`) its rows were projected on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForestRef {
+    /// Index into [`ValidationInput::bases`]: the PCA function that projected its rows.
     pub basis: usize,
+    /// Key of the trained forest, as [`RfOutput::forest`](crate::stages::RfOutput::forest)
+    /// gives it.
     pub forest: String,
 }
 
+/// What the validation call takes: every basis and forest of the run, and its times so far.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationInput {
+    /// The run whose objects it reads and writes.
     pub run_id: String,
+    /// The run's parameters; with `skip_invalid` the call also gathers the images the PCA
+    /// functions left out.
     pub params: Params,
+    /// Key of the test set's key list, from the partition stage.
     pub test_list: String,
     /// Basis keys, one per PCA function.
     pub bases: Vec<String>,
+    /// Every forest of the run, in (PCA index, share index) order.
     pub forests: Vec<ForestRef>,
+    /// Training images as the partition dealt them; the call subtracts those the PCA
+    /// functions left out with `--skip-invalid`.
     pub train_images: usize,
     /// Times of the earlier stages, as the driver measured them.
     pub stages: StageTimes,
     /// Seconds from the driver's start to this stage's invocation.
     pub elapsed_seconds: f64,
+    /// Share of its partition's variance each PCA function's basis explains, in index order.
     pub explained_variance_ratio: Vec<f32>,
     /// Components each PCA function kept.
     #[serde(default)]
     pub components: Vec<usize>,
 }
 
+/// What the validation call returns; the model it publishes is only written to the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationOutput {
+    /// The run's report, as also written at its `report_key`.
     pub report: Report,
 }
 
