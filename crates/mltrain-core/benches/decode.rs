@@ -1,5 +1,10 @@
 //! PNG decoding of real digits into a feature matrix, as the PCA and validation stages do.
 
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented pub fn"
+)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mltrain_core::image::{FeatureDecoder, ImageSize, decode_batch};
 

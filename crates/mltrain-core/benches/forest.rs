@@ -2,6 +2,11 @@
 //! (8000 PCA rows × 10 features, 10 digit classes), on one thread: the number that matters
 //! is per-thread speed, since parallelism over trees scales it by the core count.
 
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented pub fn"
+)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use mltrain_core::Matrix;
 use mltrain_core::forest::ForestParams;

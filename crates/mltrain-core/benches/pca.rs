@@ -1,5 +1,10 @@
 //! PCA fit on real digits: one PCA function's share of the 2k and 10k runs.
 
+#![allow(
+    missing_docs,
+    reason = "criterion_group! defines an undocumented pub fn"
+)]
+
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mltrain_core::Matrix;
 use mltrain_core::pca::PcaParams;

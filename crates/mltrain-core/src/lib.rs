@@ -27,8 +27,6 @@
 //! assert_eq!(forest.predict(&z).unwrap(), labels);
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod ensemble;
 pub mod error;
 pub mod forest;

@@ -27,8 +27,6 @@
 //! # Ok::<(), mltrain_dataset::Error>(())
 //! ```
 
-#![warn(missing_docs)]
-
 mod augment;
 mod error;
 mod folder;

@@ -29,8 +29,6 @@
 //! # Ok::<(), mltrain_png::Error>(())
 //! ```
 
-#![warn(missing_docs)]
-
 mod bits;
 mod decoder;
 mod filter;

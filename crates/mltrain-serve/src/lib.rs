@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! mltrain's functions as services: the same stage code as the local driver, behind HTTP and
 //! CloudEvents 1.0, so they can run as separate Knative services sharing an S3 store.
 //!

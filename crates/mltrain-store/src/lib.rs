@@ -27,8 +27,6 @@
 //! # });
 //! ```
 
-#![warn(missing_docs)]
-
 #[cfg(feature = "client")]
 mod client;
 #[cfg(feature = "conformance")]

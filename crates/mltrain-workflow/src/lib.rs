@@ -1,4 +1,3 @@
-#![warn(missing_docs)]
 //! The ml-training workflow: partition → PCA (×N) → random forests (×M) → validation,
 //! orchestrated by a driver, over an object store.
 //!
