@@ -52,6 +52,24 @@ pub enum BackendKind {
     Local,
     /// Over HTTP, at the URLs of --function-url / --functions-url
     Http,
+    /// Each call's compute in its own WebAssembly instance (wasmtime), this process doing
+    /// the store I/O; `mltrain run` only, in a build with the `wasm` feature
+    Wasm,
+}
+
+#[derive(Debug, Args)]
+pub struct WasmArgs {
+    /// The stages' WebAssembly module (built by scripts/build-wasm.sh); --backend wasm only
+    /// [default: target/wasm/mltrain-guest.wasm]
+    #[arg(long, value_name = "PATH", env = "MLTRAIN_WASM_MODULE")]
+    pub module: Option<PathBuf>,
+    /// Linear memory one instance may grow to, e.g. 512M or 2G (at most 4G); --backend wasm
+    /// only [default: 2G]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub wasm_memory: Option<u64>,
+    /// Seconds one call may run in its instance; --backend wasm only [default: 900]
+    #[arg(long, value_name = "SECS")]
+    pub wasm_timeout: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +189,8 @@ pub struct RunArgs {
     pub backend: BackendKind,
     #[command(flatten)]
     pub http: HttpArgs,
+    #[command(flatten)]
+    pub wasm: WasmArgs,
     /// The ids of the options given on the command line (not defaults or environment), so
     /// that --resume can refuse the ones it cannot apply; filled in by `main`.
     #[arg(skip)]

@@ -197,6 +197,18 @@ pub enum Error {
         /// fewer `--components`, a larger `--memory-budget`).
         advice: String,
     },
+
+    /// A call's compute failed inside its sandbox (a WebAssembly instance): it trapped, went
+    /// over its memory cap or its time limit, or the module could not be used.
+    #[error("{function} failed in its WebAssembly sandbox: {fault}: {detail}")]
+    Sandbox {
+        /// The call: `partition`, `pca-<i>`, `rf-<i>-<j>` or `validation`.
+        function: String,
+        /// What went wrong.
+        fault: SandboxFault,
+        /// The runtime's words, and what to change.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -228,6 +240,8 @@ impl Error {
             ),
             Error::Stage { source, .. } => source.is_bad_input(),
             Error::Remote { bad_input, .. } => *bad_input,
+            // Limits the user set, and the module the user named, are the user's to change.
+            Error::Sandbox { fault, .. } => *fault != SandboxFault::Trap,
             Error::Corrupt { .. } | Error::Task { .. } | Error::Panic { .. } => false,
         }
     }
@@ -262,6 +276,31 @@ impl Error {
                 source: Box::new(e),
             },
         }
+    }
+}
+
+/// How a call failed inside its sandbox ([`Error::Sandbox`]). None of these is retried: the
+/// same input meets the same fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SandboxFault {
+    /// The module trapped (a panic or a bug in the compute): a bug, not the data's fault.
+    Trap,
+    /// The instance asked for more memory than its cap (`--wasm-memory`).
+    OutOfMemory,
+    /// The call ran past its time limit (`--wasm-timeout`).
+    Timeout,
+    /// The module does not load, or does not speak the call ABI (`--module`).
+    BadModule,
+}
+
+impl std::fmt::Display for SandboxFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SandboxFault::Trap => "trapped",
+            SandboxFault::OutOfMemory => "out of memory",
+            SandboxFault::Timeout => "timed out",
+            SandboxFault::BadModule => "bad module",
+        })
     }
 }
 

@@ -31,6 +31,7 @@
 #[cfg(feature = "io")]
 pub mod driver;
 pub mod error;
+pub mod guest;
 pub mod layout;
 pub mod memory;
 pub mod notes;
@@ -40,4 +41,4 @@ pub mod report;
 pub mod stage;
 pub mod stages;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, SandboxFault};

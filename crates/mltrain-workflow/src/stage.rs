@@ -277,7 +277,8 @@ pub struct Record<O> {
 /// Runs one call of stage `S` in this process and records its output: what every backend
 /// ends up running, wherever the call came from.
 pub async fn call<S: Stage>(ctx: &Ctx, input: S::Input) -> Result<S::Output> {
-    call_with::<S, _, _>(ctx, input, |env, job, objects| {
+    call_with::<S, _, _>(ctx, input, |env, gathered| {
+        let Gathered { job, objects, .. } = gathered;
         stages::blocking(S::ID.name(), move || S::compute(&env, job, &*objects))
     })
     .await
@@ -291,13 +292,13 @@ pub async fn call<S: Stage>(ctx: &Ctx, input: S::Input) -> Result<S::Output> {
 pub async fn call_with<S, F, Fut>(ctx: &Ctx, input: S::Input, compute: F) -> Result<S::Output>
 where
     S: Stage,
-    F: FnOnce(Env, S::Job, Box<dyn Objects>) -> Fut + Send,
+    F: FnOnce(Env, Gathered<S::Job>) -> Fut + Send,
     Fut: Future<Output = Result<Result<Computed<S::Output>>>> + Send,
 {
     let started_unix_ms = unix_ms();
     let started = Instant::now();
     let gathered = S::gather(ctx, &input).await?;
-    let computed = match compute(ctx.env(), gathered.job, gathered.objects).await? {
+    let computed = match compute(ctx.env(), gathered).await? {
         Ok(computed) => computed,
         Err(e) => return Err(S::explain(ctx, &input, e).await),
     };

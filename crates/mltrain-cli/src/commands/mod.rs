@@ -13,10 +13,11 @@ use mltrain_store::Store;
 use std::time::Duration;
 
 use mltrain_serve::{Backend, ClientConfig, Endpoints, HttpFunctions};
-use mltrain_workflow::driver::Local;
+use mltrain_workflow::driver::{Functions, Local};
+use mltrain_workflow::stage::Stage;
 use mltrain_workflow::stages::Ctx;
 
-use crate::cli::{BackendKind, Cli, Command, Global, HttpArgs};
+use crate::cli::{BackendKind, Cli, Command, Global, HttpArgs, RunArgs};
 use crate::exit::BadInput;
 
 pub fn dispatch(cli: Cli) -> Result<()> {
@@ -79,11 +80,13 @@ pub fn backend(
     concurrency: usize,
     memory_budget: Option<u64>,
 ) -> Result<Backend> {
-    let mut ctx = Ctx::new(store.clone());
-    if let Some(budget) = memory_budget {
-        ctx.limits.memory_budget = budget;
+    let ctx = stage_ctx(store, concurrency, memory_budget);
+    if kind == BackendKind::Wasm {
+        return Err(BadInput(
+            "--backend wasm runs the stages of `mltrain run` only; a served driver uses local or http".into(),
+        )
+        .into());
     }
-    ctx.limits.concurrent_functions = concurrency.max(1);
     if kind == BackendKind::Local {
         if !http.function_url.is_empty() || http.functions_url.is_some() {
             return Err(
@@ -124,6 +127,112 @@ pub fn backend(
         HttpFunctions::new(endpoints, config).context("cannot build the HTTP client")?;
     Ok(Backend::Http(functions))
 }
+
+/// The context the stages run with in this process.
+fn stage_ctx(store: &Store, concurrency: usize, memory_budget: Option<u64>) -> Ctx {
+    let mut ctx = Ctx::new(store.clone());
+    if let Some(budget) = memory_budget {
+        ctx.limits.memory_budget = budget;
+    }
+    ctx.limits.concurrent_functions = concurrency.max(1);
+    ctx
+}
+
+/// Where `mltrain run` sends its calls: in this process or over HTTP ([`Backend`]), or each
+/// compute in its own WebAssembly instance.
+#[derive(Debug)]
+pub enum RunBackend {
+    /// `--backend local` or `--backend http`.
+    Serve(Backend),
+    /// `--backend wasm`.
+    #[cfg(feature = "wasm")]
+    Wasm(mltrain_wasm::WasmFunctions),
+}
+
+impl Functions for RunBackend {
+    async fn call<S: Stage>(&self, input: S::Input) -> mltrain_workflow::Result<S::Output> {
+        match self {
+            RunBackend::Serve(backend) => backend.call::<S>(input).await,
+            #[cfg(feature = "wasm")]
+            RunBackend::Wasm(wasm) => wasm.call::<S>(input).await,
+        }
+    }
+}
+
+/// The backend of `mltrain run`.
+pub fn run_backend(args: &RunArgs, store: &Store) -> Result<RunBackend> {
+    let wasm = &args.wasm;
+    if args.backend != BackendKind::Wasm {
+        for (given, name) in [
+            (wasm.module.is_some(), "--module"),
+            (wasm.wasm_memory.is_some(), "--wasm-memory"),
+            (wasm.wasm_timeout.is_some(), "--wasm-timeout"),
+        ] {
+            if given {
+                return Err(BadInput(format!("{name} needs --backend wasm")).into());
+            }
+        }
+        let backend = backend(
+            args.backend,
+            &args.http,
+            store,
+            args.concurrency,
+            args.memory_budget,
+        )?;
+        return Ok(RunBackend::Serve(backend));
+    }
+    if !args.http.function_url.is_empty()
+        || args.http.functions_url.is_some()
+        || args.http.timeout.is_some()
+    {
+        return Err(BadInput(
+            "--function-url, --functions-url and --timeout need --backend http".into(),
+        )
+        .into());
+    }
+    wasm_backend(args, stage_ctx(store, args.concurrency, args.memory_budget))
+}
+
+#[cfg(feature = "wasm")]
+fn wasm_backend(args: &RunArgs, ctx: Ctx) -> Result<RunBackend> {
+    let defaults = mltrain_wasm::Config::default();
+    let memory = args.wasm.wasm_memory.unwrap_or(defaults.memory);
+    if memory > 4 << 30 {
+        return Err(BadInput(format!(
+            "--wasm-memory {} is over 4G, the most a wasm32 instance can address",
+            mltrain_workflow::memory::human(memory)
+        ))
+        .into());
+    }
+    let config = mltrain_wasm::Config {
+        memory,
+        timeout: args
+            .wasm
+            .wasm_timeout
+            .map_or(defaults.timeout, |secs| Duration::from_secs(secs.max(1))),
+    };
+    let module = args
+        .wasm
+        .module
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(DEFAULT_MODULE));
+    let sandbox = mltrain_wasm::Sandbox::load(&module, config)?;
+    Ok(RunBackend::Wasm(mltrain_wasm::WasmFunctions::new(
+        ctx, sandbox,
+    )))
+}
+
+#[cfg(not(feature = "wasm"))]
+fn wasm_backend(_: &RunArgs, _: Ctx) -> Result<RunBackend> {
+    Err(BadInput(
+        "this mltrain was built without the WebAssembly backend: build it with `cargo build --release -p mltrain-cli --features wasm`".into(),
+    )
+    .into())
+}
+
+/// Where `scripts/build-wasm.sh` leaves the module, from the repository's root.
+#[cfg(feature = "wasm")]
+const DEFAULT_MODULE: &str = "target/wasm/mltrain-guest.wasm";
 
 /// A multi-threaded runtime for the async store and workflow.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {

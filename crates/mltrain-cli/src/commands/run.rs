@@ -39,13 +39,7 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     if let Some(run_id) = &args.resume {
         refuse_options_resume_cannot_apply(&args.given, run_id)?;
     }
-    let backend = super::backend(
-        args.backend,
-        &args.http,
-        &store,
-        args.concurrency,
-        args.memory_budget,
-    )?;
+    let backend = super::run_backend(&args, &store)?;
     let bars = Bars::new(!args.json && std::io::stderr().is_terminal());
     let run_id = mltrain_workflow::layout::new_run_id();
 
@@ -123,6 +117,9 @@ const RESUMABLE: &[&str] = &[
     "backend",
     "function_url",
     "functions_url",
+    "module",
+    "wasm_memory",
+    "wasm_timeout",
     "timeout",
     "memory_budget",
 ];
@@ -165,6 +162,15 @@ fn resume_command(global: &Global, args: &RunArgs, run_id: &str) -> String {
         }
         for spec in &args.http.function_url {
             words.extend(["--function-url".into(), shell_quote(spec)]);
+        }
+    }
+    if args.backend == BackendKind::Wasm {
+        words.extend(["--backend".into(), "wasm".into()]);
+        if let Some(module) = &args.wasm.module {
+            words.extend([
+                "--module".into(),
+                shell_quote(&module.display().to_string()),
+            ]);
         }
     }
     if args.json {

@@ -51,7 +51,7 @@ impl Ctx {
 }
 
 /// Input size limits; exceeding one is a clear bad-input error, never an out-of-memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Images under one prefix (training or test).
     pub max_images: usize,
@@ -76,7 +76,7 @@ impl Default for Limits {
 }
 
 /// What a call's compute may need to know of where it runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Env {
     /// The limits of [`Ctx`].
     pub limits: Limits,

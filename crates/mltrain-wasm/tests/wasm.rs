@@ -1,0 +1,301 @@
+//! The WebAssembly backend end to end: the real module against the native backend, and
+//! modules that trap, grow past their cap, run past their time, or are not modules at all.
+//!
+//! The real module is `target/wasm/mltrain-guest.wasm` (or `$MLTRAIN_WASM_MODULE`), built by
+//! `scripts/build-wasm.sh`, which `.ci/run` runs first; without it these tests fail, saying
+//! so.
+
+#![allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mltrain_store::Store;
+use mltrain_wasm::{Config, Sandbox, WasmFunctions};
+use mltrain_workflow::driver::{self, Local, Quiet};
+use mltrain_workflow::guest::{Call, Reply};
+use mltrain_workflow::layout::RunLayout;
+use mltrain_workflow::objects;
+use mltrain_workflow::params::Params;
+use mltrain_workflow::report::Report;
+use mltrain_workflow::stage::{self, StageId};
+use mltrain_workflow::stages::Ctx;
+use mltrain_workflow::{Error, SandboxFault};
+
+fn module_path() -> PathBuf {
+    let path = std::env::var_os("MLTRAIN_WASM_MODULE").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm/mltrain-guest.wasm"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "no WebAssembly module at {}: build it with scripts/build-wasm.sh",
+        path.display()
+    );
+    path
+}
+
+fn sandbox(config: Config) -> Sandbox {
+    Sandbox::load(&module_path(), config).unwrap()
+}
+
+/// The first `n` bundled digits as an ImageFolder under `prefix` in a local store.
+async fn digits_store(dir: &std::path::Path, prefix: &str, n: usize) -> Store {
+    let store = Store::from_url(&format!("file://{}", dir.display())).unwrap();
+    let d = mltrain_dataset::bundled_mnist().unwrap();
+    for i in 0..n {
+        let png = mltrain_dataset::encode_png(d.width, d.height, d.image(i)).unwrap();
+        let key = format!("{prefix}/{}/{i:05}.png", d.label(i));
+        store.put(&key, png.into()).await.unwrap();
+    }
+    store
+}
+
+fn params(prefix: &str) -> Params {
+    Params {
+        prefix: prefix.into(),
+        num_pca: 2,
+        num_rf: 8,
+        ..Params::default()
+    }
+}
+
+/// On the bundled 2,000 digits and a fixed seed, the WebAssembly backend trains a model
+/// of the same accuracy and confusion as the native one. The bases are not bit-identical:
+/// faer's kernels take other floating-point paths on wasm32 than with x86's AVX2, so the
+/// components differ in their last bits; the forests trained on them, and their votes, come
+/// out the same on the test set.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_module_trains_what_the_native_backend_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = digits_store(dir.path(), "digits", 2000).await;
+    let p = params("digits");
+    let native = Local {
+        ctx: Ctx::new(store.clone()),
+    };
+    let wasm = WasmFunctions::new(Ctx::new(store.clone()), sandbox(Config::default()));
+    let a: Report = driver::run(&native, &p, "native", 4, &Quiet).await.unwrap();
+    let b: Report = driver::run(&wasm, &p, "wasm", 4, &Quiet).await.unwrap();
+    assert_eq!(a.accuracy, b.accuracy);
+    assert_eq!(a.confusion, b.confusion);
+    assert!(a.accuracy > 0.7, "{}", a.accuracy);
+    let (la, lb) = (RunLayout::new("native"), RunLayout::new("wasm"));
+    for i in 0..p.num_pca {
+        let basis = |l: &RunLayout| {
+            let store = store.clone();
+            let key = l.basis(i);
+            async move {
+                let bytes = store.get(&key).await.unwrap();
+                objects::decode::<mltrain_core::pca::Pca>(&key, &bytes).unwrap()
+            }
+        };
+        let (x, y) = (basis(&la).await, basis(&lb).await);
+        let worst = x
+            .components()
+            .as_slice()
+            .iter()
+            .zip(y.components().as_slice())
+            .map(|(u, v)| (u - v).abs())
+            .fold(0.0f32, f32::max);
+        println!("basis {i}: largest difference of a component's weight {worst:e}");
+        assert!(worst < 1e-4, "basis {i} differs by {worst}");
+    }
+    // Every call was recorded, as on any backend.
+    let records = store.keys(&lb.records()).await.unwrap();
+    assert_eq!(records.len(), 1 + p.num_pca + p.num_rf + 1, "{records:?}");
+}
+
+/// The fault a call of `wat` meets in a sandbox with `config`.
+fn fault_of(wat: &str, config: Config) -> (SandboxFault, String) {
+    let sandbox = Sandbox::from_bytes(wat.as_bytes(), config).unwrap();
+    match sandbox.run("pca-1", Vec::new()) {
+        Err(Error::Sandbox {
+            function,
+            fault,
+            detail,
+        }) => {
+            assert_eq!(function, "pca-1");
+            (fault, detail)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_module_that_traps_is_reported_as_a_trap_of_its_call() {
+    let wat = r#"(module (memory (export "memory") 1)
+        (func (export "_start") unreachable))"#;
+    let (fault, detail) = fault_of(wat, Config::default());
+    assert_eq!(fault, SandboxFault::Trap);
+    assert!(detail.contains("unreachable"), "{detail}");
+    let err = Error::Sandbox {
+        function: "pca-1".into(),
+        fault,
+        detail,
+    };
+    assert!(!err.is_retryable() && !err.is_bad_input(), "{err}");
+}
+
+#[test]
+fn an_instance_over_its_memory_cap_is_out_of_memory() {
+    // Grows one page (64 KiB) at a time until refused, then traps as Rust's allocator does.
+    let wat = r#"(module (memory (export "memory") 1)
+        (func (export "_start")
+            (loop $more
+                (br_if $more (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+            unreachable))"#;
+    let config = Config {
+        memory: 4 << 20,
+        ..Config::default()
+    };
+    let (fault, detail) = fault_of(wat, config);
+    assert_eq!(fault, SandboxFault::OutOfMemory);
+    assert!(detail.contains("--wasm-memory"), "{detail}");
+}
+
+#[test]
+fn a_call_past_its_time_limit_times_out() {
+    let wat = r#"(module (memory (export "memory") 1)
+        (func (export "_start") (loop $forever (br $forever))))"#;
+    let config = Config {
+        timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
+    let started = std::time::Instant::now();
+    let (fault, detail) = fault_of(wat, config);
+    assert_eq!(fault, SandboxFault::Timeout);
+    assert!(detail.contains("--wasm-timeout"), "{detail}");
+    // Stopped by its deadline, not left to spin (a generous bound for a loaded machine).
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn bad_bytes_in_place_of_the_module_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mltrain-guest.wasm");
+    std::fs::write(&path, b"this is not WebAssembly").unwrap();
+    let err = Sandbox::load(&path, Config::default()).unwrap_err();
+    let Error::Sandbox { fault, detail, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*fault, SandboxFault::BadModule);
+    assert!(detail.contains(&path.display().to_string()), "{detail}");
+    assert!(
+        err.is_bad_input(),
+        "a module the user named is theirs to fix"
+    );
+    // A module that is WebAssembly but wants imports WASI does not give.
+    let foreign = r#"(module (import "env" "host_get" (func)) (func (export "_start")))"#;
+    let err = Sandbox::from_bytes(foreign.as_bytes(), Config::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Sandbox {
+                fault: SandboxFault::BadModule,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// The real module under a tight memory cap: the PCA call says which function ran out and
+/// what to raise, and the run stops (exit 2 material), without retrying.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_module_under_a_tight_cap_names_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = digits_store(dir.path(), "digits", 2000).await;
+    // Enough for partition's listing, not for a PCA function's 800 images.
+    let config = Config {
+        memory: 4 << 20,
+        ..Config::default()
+    };
+    let wasm = WasmFunctions::new(Ctx::new(store), sandbox(config));
+    let mut p = params("digits");
+    p.num_rf = 2;
+    let err = driver::run(&wasm, &p, "tight", 2, &Quiet)
+        .await
+        .unwrap_err();
+    let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+    assert!(text.contains("pca-"), "{text}");
+    assert!(text.contains("out of memory"), "{text}");
+    assert!(err.is_bad_input(), "{text}");
+}
+
+/// Node's built-in WASI, a second runtime, runs one call of the same module with the
+/// documented ABI and writes the same reply, byte for byte, as wasmtime.
+#[tokio::test(flavor = "multi_thread")]
+async fn node_runs_a_call_to_the_same_reply() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = digits_store(dir.path(), "digits", 400).await;
+    let native = Local {
+        ctx: Ctx::new(store.clone()),
+    };
+    let mut p = params("digits");
+    p.num_rf = 2;
+    driver::run(&native, &p, "node", 2, &Quiet).await.unwrap();
+    let record = stage::record::<stage::Rf>(&store, "node", "rf-0-0")
+        .await
+        .unwrap()
+        .unwrap();
+    let input = stage::rf_inputs(
+        "node",
+        &p,
+        &stage::record::<stage::Pca>(&store, "node", "pca-0")
+            .await
+            .unwrap()
+            .unwrap()
+            .output,
+    )
+    .remove(0);
+    let share = store.get(&input.share).await.unwrap();
+    let call = Call {
+        stage: StageId::Rf,
+        job: serde_json::to_vec(&input).unwrap(),
+        env: serde_json::to_vec(&Ctx::new(store.clone()).env()).unwrap(),
+        objects: vec![(input.share.clone(), share.to_vec())],
+    }
+    .encode();
+
+    let by_wasmtime = {
+        let call = call.clone();
+        // The sandbox blocks: off the async threads, as the backend runs it.
+        tokio::task::spawn_blocking(move || sandbox(Config::default()).run("rf-0-0", call))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let runner = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/wasi-run.mjs");
+    let mut node = std::process::Command::new("node")
+        .arg(&runner)
+        .arg(module_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node runs (it is on every machine)");
+    {
+        use std::io::Write;
+        let mut stdin = node.stdin.take().unwrap();
+        stdin.write_all(&call).unwrap();
+    }
+    let out = node.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "node: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == by_wasmtime,
+        "node's reply differs from wasmtime's"
+    );
+    let Reply::Done { output, writes } = Reply::decode(&out.stdout).unwrap() else {
+        panic!("the call was refused")
+    };
+    let output: mltrain_workflow::stages::RfOutput = serde_json::from_slice(&output).unwrap();
+    assert_eq!(output, record.output);
+    // The forest it wrote is the one the native run wrote.
+    let (key, forest) = &writes[0];
+    assert_eq!(*key, record.output.forest);
+    assert_eq!(store.get(key).await.unwrap(), forest.as_slice());
+}
