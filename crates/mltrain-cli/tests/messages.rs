@@ -200,6 +200,34 @@ fn timeout_is_refused_where_nothing_applies_it() {
         .stderr(contains("--timeout needs --backend http"));
 }
 
+/// The WebAssembly backend's options need it, and a file that is not the module is named,
+/// exit 2, before any stage runs.
+#[test]
+fn wasm_options_need_the_backend_and_a_bad_module_is_named() {
+    let env = Env::new();
+    env.cmd()
+        .args(["run", "--wasm-memory", "1G"])
+        .assert()
+        .code(2)
+        .stderr(contains("--wasm-memory needs --backend wasm"));
+    let bogus = env.path("not-a-module.wasm");
+    std::fs::write(&bogus, b"not WebAssembly").unwrap();
+    let assert = env
+        .cmd()
+        .args(["run", "--backend", "wasm", "--module"])
+        .arg(&bogus)
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    if cfg!(feature = "wasm") {
+        assert!(stderr.contains("bad module"), "{stderr}");
+        assert!(stderr.contains("not-a-module.wasm"), "{stderr}");
+    } else {
+        assert!(stderr.contains("--features wasm"), "{stderr}");
+    }
+    assert_eq!(env.published_models(), 0);
+}
+
 /// A missing bucket is named as one, with the endpoint, on the real S3 test server.
 #[test]
 fn a_missing_bucket_is_named_with_its_endpoint() {

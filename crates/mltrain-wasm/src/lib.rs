@@ -32,13 +32,17 @@ const TICK: Duration = Duration::from_millis(10);
 /// What a module may write to stderr (a panic's message) before the rest is dropped.
 const STDERR_CAP: usize = 64 << 10;
 
-/// The limits of every instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The limits of every instance, and where compiled code is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Bytes of linear memory one instance may grow to (at most 4 GiB, wasm32's limit).
     pub memory: u64,
     /// How long one call may run inside its instance.
     pub timeout: Duration,
+    /// A directory where wasmtime keeps the module's compiled code between runs (keyed by
+    /// the module's and the compiler's hash, so a changed module compiles again); `None`
+    /// compiles the module on every run.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -46,6 +50,7 @@ impl Default for Config {
         Self {
             memory: 2 << 30,
             timeout: Duration::from_secs(900),
+            cache_dir: None,
         }
     }
 }
@@ -131,6 +136,17 @@ impl Sandbox {
     pub fn from_bytes(bytes: &[u8], config: Config) -> Result<Self> {
         let mut wasmtime_config = wasmtime::Config::new();
         wasmtime_config.epoch_interruption(true);
+        if let Some(dir) = &config.cache_dir {
+            let mut cache = wasmtime::CacheConfig::new();
+            cache.with_directory(dir);
+            let cache = wasmtime::Cache::new(cache).map_err(|e| {
+                bad_module(format!(
+                    "cannot keep compiled code in `{}`: {e}",
+                    dir.display()
+                ))
+            })?;
+            wasmtime_config.cache(Some(cache));
+        }
         let engine = Engine::new(&wasmtime_config)
             .map_err(|e| bad_module(format!("cannot start wasmtime: {e}")))?;
         let module = Module::new(&engine, bytes)
@@ -164,8 +180,8 @@ impl Sandbox {
     }
 
     /// The limits every instance runs with.
-    pub fn config(&self) -> Config {
-        self.config
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Runs the module once, in a fresh instance, with `input` on its stdin; returns what it

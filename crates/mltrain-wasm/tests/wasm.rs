@@ -100,6 +100,28 @@ async fn the_module_trains_what_the_native_backend_trains() {
         println!("basis {i}: largest difference of a component's weight {worst:e}");
         assert!(worst < 1e-4, "basis {i} differs by {worst}");
     }
+    // Integer work does not differ: the key lists are the same bytes.
+    for key in (0..p.num_pca)
+        .map(|i| (la.partition(i), lb.partition(i)))
+        .chain([(la.test_list(), lb.test_list())])
+    {
+        assert_eq!(
+            store.get(&key.0).await.unwrap(),
+            store.get(&key.1).await.unwrap(),
+            "{}",
+            key.0
+        );
+    }
+    let mut same_forests = 0;
+    for i in 0..p.num_pca {
+        for j in 0..p.forests_of(i) {
+            same_forests += usize::from(
+                store.get(&la.forest(i, j)).await.unwrap()
+                    == store.get(&lb.forest(i, j)).await.unwrap(),
+            );
+        }
+    }
+    println!("{same_forests} of {} forests are the same bytes", p.num_rf);
     // Every call was recorded, as on any backend.
     let records = store.keys(&lb.records()).await.unwrap();
     assert_eq!(records.len(), 1 + p.num_pca + p.num_rf + 1, "{records:?}");
