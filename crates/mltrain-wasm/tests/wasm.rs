@@ -127,6 +127,49 @@ async fn the_module_trains_what_the_native_backend_trains() {
     assert_eq!(records.len(), 1 + p.num_pca + p.num_rf + 1, "{records:?}");
 }
 
+/// At 10,000 training images (distorted copies of the first 8,000 bundled digits, as
+/// `bench/run --scale` makes them) tested on the last 2,000, the module's model scores as
+/// the native one does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_module_matches_native_accuracy_on_10k_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    let d = mltrain_dataset::bundled_mnist().unwrap();
+    let sources: Vec<usize> = (0..8000).collect();
+    let train = mltrain_dataset::augment(&d, &sources, 10_000, 0);
+    let put = |prefix: &'static str,
+               set: &mltrain_dataset::Digits,
+               range: std::ops::Range<usize>| {
+        let store = store.clone();
+        let puts: Vec<_> = range
+            .map(|i| {
+                let png = mltrain_dataset::encode_png(set.width, set.height, set.image(i)).unwrap();
+                (format!("{prefix}/{}/{i:05}.png", set.label(i)), png)
+            })
+            .collect();
+        async move {
+            for (key, png) in puts {
+                store.put(&key, png.into()).await.unwrap();
+            }
+        }
+    };
+    put("train", &train, 0..10_000).await;
+    put("test", &d, 8000..10_000).await;
+    let p = Params {
+        test: mltrain_workflow::params::TestSplit::Prefix("test".into()),
+        ..params("train")
+    };
+    let native = Local {
+        ctx: Ctx::new(store.clone()),
+    };
+    let wasm = WasmFunctions::new(Ctx::new(store.clone()), sandbox(Config::default()));
+    let a = driver::run(&native, &p, "native", 4, &Quiet).await.unwrap();
+    let b = driver::run(&wasm, &p, "wasm", 4, &Quiet).await.unwrap();
+    assert_eq!((a.train_images, a.test_images), (10_000, 2000));
+    assert_eq!(a.accuracy, b.accuracy);
+    assert_eq!(a.confusion, b.confusion);
+}
+
 /// The fault a call of `wat` meets in a sandbox with `config`.
 fn fault_of(wat: &str, config: Config) -> (SandboxFault, String) {
     let sandbox = Sandbox::from_bytes(wat.as_bytes(), config).unwrap();
