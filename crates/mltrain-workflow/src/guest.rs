@@ -65,13 +65,7 @@ pub struct Refusal {
 impl Refusal {
     /// The refusal of `err`.
     pub fn of(err: &Error) -> Self {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
-            source = s.source();
-        }
+        let message = crate::stages::error_text(err);
         let bad_images = match err {
             Error::BadImages { bad } => bad.clone(),
             _ => Vec::new(),

@@ -330,7 +330,7 @@ async fn with_bad_test_images(
 }
 
 /// An error and its causes on one line.
-fn error_text(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_text(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
