@@ -303,18 +303,14 @@ impl Functions for WasmFunctions {
         let sandbox = Arc::clone(&self.sandbox);
         stage::call_with::<S, _, _>(&self.ctx, input, move |env, gathered| async move {
             let name = function.clone();
-            let reply = tokio::task::spawn_blocking(move || {
+            let reply = mltrain_workflow::stages::blocking(S::ID.name(), move || {
                 let started = std::time::Instant::now();
                 let call = encode::<S>(env, gathered)?;
                 let reply = sandbox.run(&name, call);
                 tracing::debug!(function = %name, seconds = started.elapsed().as_secs_f64(), "instance finished");
                 reply
             })
-            .await
-            .map_err(|e| Error::Task {
-                stage: S::ID.name(),
-                reason: e.to_string(),
-            })??;
+            .await??;
             let reply = Reply::decode(&reply).map_err(|e| Error::Sandbox {
                 function: function.clone(),
                 fault: SandboxFault::BadModule,

@@ -207,8 +207,9 @@ fn keys_of(list: &KeyList) -> Vec<String> {
 }
 
 #[cfg(feature = "io")]
-/// Runs CPU-bound work off the async runtime's threads.
-pub(crate) async fn blocking<T: Send + 'static>(
+/// Runs CPU-bound (or blocking) work off the async runtime's threads. A panic in it is
+/// [`Error::Panic`] naming `stage`: a bug, never retried.
+pub async fn blocking<T: Send + 'static>(
     stage: &'static str,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
