@@ -169,14 +169,24 @@ pub(crate) async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Resul
 #[cfg(feature = "io")]
 /// The objects under `keys`, for a compute: a local directory's reader, which reads each
 /// as the compute asks for it, or every object fetched at once (one that is not in the
-/// store is left out, for the compute to name: a deleted image is a bad image).
-pub(crate) async fn objects_of(ctx: &Ctx, keys: &[String]) -> Result<Box<dyn Objects>> {
+/// store is left out, for the compute to name: a deleted image is a bad image). `read`
+/// holds those the shell has already fetched, which are not fetched again.
+pub(crate) async fn objects_of(
+    ctx: &Ctx,
+    keys: &[String],
+    read: Fetched,
+) -> Result<Box<dyn Objects>> {
     if let Some(reader) = ctx.store.local_reader(keys) {
         return Ok(Box::new(reader));
     }
     use futures::StreamExt;
     let store = ctx.store.clone();
-    let fetches = keys.iter().cloned().map(move |key| {
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !read.objects.contains_key(*k))
+        .cloned()
+        .collect();
+    let fetches = missing.into_iter().map(move |key| {
         let store = store.clone();
         async move {
             let got = store.get(&key).await;
@@ -184,7 +194,7 @@ pub(crate) async fn objects_of(ctx: &Ctx, keys: &[String]) -> Result<Box<dyn Obj
         }
     });
     let mut stream = futures::stream::iter(fetches).buffer_unordered(ctx.io_concurrency.max(1));
-    let mut fetched = Fetched::new();
+    let mut fetched = read;
     while let Some((key, got)) = stream.next().await {
         match got {
             Ok(bytes) => fetched.insert(key, bytes),
@@ -193,6 +203,20 @@ pub(crate) async fn objects_of(ctx: &Ctx, keys: &[String]) -> Result<Box<dyn Obj
         }
     }
     Ok(Box::new(fetched))
+}
+
+/// Fetches and decodes the stored object under `key`, keeping its bytes in `read` so that
+/// [`objects_of`] does not fetch it again.
+#[cfg(feature = "io")]
+pub(crate) async fn get_kept<T: crate::objects::Stored>(
+    ctx: &Ctx,
+    key: &str,
+    read: &mut Fetched,
+) -> Result<T> {
+    let bytes = ctx.store.get(key).await?;
+    let value = crate::objects::decode(key, &bytes)?;
+    read.insert(key.to_string(), bytes);
+    Ok(value)
 }
 
 /// Decodes the stored object under `key` from `objects`.
@@ -318,7 +342,7 @@ async fn with_bad_test_images(
         return err;
     };
     if let Ok(test) = crate::objects::get::<KeyList>(&ctx.store, &layout.test_list()).await {
-        if let Ok(images) = objects_of(ctx, &keys_of(&test)).await {
+        if let Ok(images) = objects_of(ctx, &keys_of(&test), Fetched::new()).await {
             let env = ctx.env();
             let checked =
                 blocking("pca", move || decode_images(&env, &test, &*images, resize)).await;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Computed, Env, Objects};
 #[cfg(feature = "io")]
-use super::{Ctx, objects_of};
+use super::{Ctx, Fetched, objects_of};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 #[cfg(feature = "io")]
@@ -103,7 +103,7 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PartitionInput) -> Result<Gathered
     };
     // The compute deals again; dealing here too only picks the sample it will probe.
     let keys = sample_keys(params, &deal(params, &job.train, job.test.as_ref())?.parts);
-    let objects = objects_of(ctx, &keys).await?;
+    let objects = objects_of(ctx, &keys, Fetched::new()).await?;
     Ok(Gathered { job, keys, objects })
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Computed, Env, Objects, decode_usable_images, read};
 #[cfg(feature = "io")]
-use super::{Ctx, keys_of, objects_of, with_bad_test_images};
+use super::{Ctx, Fetched, get_kept, keys_of, objects_of, with_bad_test_images};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Rows};
@@ -54,7 +54,8 @@ pub struct PcaOutput {
 /// list and the images to [`compute`].
 pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaInput>> {
     input.check()?;
-    let list: KeyList = objects::get(&ctx.store, &input.key_list).await?;
+    let mut read = Fetched::new();
+    let list: KeyList = get_kept(ctx, &input.key_list, &mut read).await?;
     // The partition stage planned this already; a served function checks against its own
     // machine's budget before it allocates.
     let env = ctx.env();
@@ -71,7 +72,7 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaIn
     )?;
     let mut keys = vec![input.key_list.clone()];
     keys.extend(keys_of(&list));
-    let objects = objects_of(ctx, &keys).await?;
+    let objects = objects_of(ctx, &keys, read).await?;
     Ok(Gathered {
         job: input.clone(),
         keys,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Computed, Env, Objects, read};
 #[cfg(feature = "io")]
-use super::{Ctx, objects_of};
+use super::{Ctx, Fetched, objects_of};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, Rows};
@@ -47,7 +47,7 @@ pub struct RfOutput {
 pub(crate) async fn gather(ctx: &Ctx, input: &RfInput) -> Result<Gathered<RfInput>> {
     input.check()?;
     let keys = vec![input.share.clone()];
-    let objects = objects_of(ctx, &keys).await?;
+    let objects = objects_of(ctx, &keys, Fetched::new()).await?;
     Ok(Gathered {
         job: input.clone(),
         keys,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Computed, Env, Objects, decode_usable_images, read};
 #[cfg(feature = "io")]
-use super::{Ctx, keys_of, objects_of};
+use super::{Ctx, Fetched, get_kept, keys_of, objects_of};
 use crate::error::{Error, Result};
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Model};
@@ -74,13 +74,14 @@ pub(crate) async fn gather(
     let start = Instant::now();
     input.params.check()?;
     let layout = RunLayout::new(&input.run_id);
-    let list: KeyList = objects::get(&ctx.store, &input.test_list).await?;
+    let mut read = Fetched::new();
+    let list: KeyList = get_kept(ctx, &input.test_list, &mut read).await?;
     let mut keys = vec![input.test_list.clone()];
     keys.extend(input.bases.iter().cloned());
     keys.extend(input.forests.iter().map(|f| f.forest.clone()));
     keys.extend(note_keys(&layout, &input.params));
     keys.extend(keys_of(&list));
-    let objects = objects_of(ctx, &keys).await?;
+    let objects = objects_of(ctx, &keys, read).await?;
     let mut job = input.clone();
     // The compute adds its own time to the call's.
     job.stages.validation = start.elapsed().as_secs_f64();
