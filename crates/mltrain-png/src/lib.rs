@@ -35,6 +35,8 @@ mod filter;
 mod huffman;
 mod inflate;
 mod tables;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use decoder::{DEFAULT_MAX_PIXELS, GreyPngDecoder, PNG_SIGNATURE};
 
