@@ -170,6 +170,64 @@ async fn the_module_matches_native_accuracy_on_10k_digits() {
     assert_eq!(a.confusion, b.confusion);
 }
 
+/// Beyond grey digits: two classes of 64×48 colour pictures, a red and a teal square on
+/// grey, PNG and JPEG mixed, in a folder with a `.DS_Store` and a README. The module reads
+/// them as RGB, skips the same files, and scores as the native backend does.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_module_matches_native_on_colour_pictures_in_an_odd_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    for i in 0..120u32 {
+        let (class, colour) = if i % 2 == 0 {
+            ("red", [200u8, 60, 60])
+        } else {
+            ("teal", [60, 140, 140])
+        };
+        let img = image::RgbImage::from_fn(64, 48, |x, y| {
+            let shade = ((x * 7 + y * 13 + i * 31) % 40) as u8;
+            if (10 + i % 20..40 + i % 20).contains(&x) && (8..40).contains(&y) {
+                image::Rgb(colour.map(|c| c.saturating_add(shade)))
+            } else {
+                image::Rgb([100 + shade; 3])
+            }
+        });
+        let (ext, format) = if i % 3 == 0 {
+            ("jpg", image::ImageFormat::Jpeg)
+        } else {
+            ("png", image::ImageFormat::Png)
+        };
+        let mut bytes = Vec::new();
+        image::DynamicImage::from(img)
+            .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+            .unwrap();
+        store
+            .put(&format!("pictures/{class}/{i:03}.{ext}"), bytes.into())
+            .await
+            .unwrap();
+    }
+    store
+        .put("pictures/.DS_Store", b"junk".to_vec().into())
+        .await
+        .unwrap();
+    store
+        .put("pictures/red/README.txt", b"notes".to_vec().into())
+        .await
+        .unwrap();
+    let mut p = params("pictures");
+    p.num_rf = 4;
+    let native = Local {
+        ctx: Ctx::new(store.clone()),
+    };
+    let wasm = WasmFunctions::new(Ctx::new(store.clone()), sandbox(Config::default()));
+    let a = driver::run(&native, &p, "native", 4, &Quiet).await.unwrap();
+    let b = driver::run(&wasm, &p, "wasm", 4, &Quiet).await.unwrap();
+    assert_eq!(b.channels, mltrain_core::image::Channels::Rgb);
+    assert_eq!(b.image_size, mltrain_core::image::ImageSize::new(64, 48));
+    assert_eq!(b.data.skipped_files(), 2, "{:?}", b.data);
+    assert_eq!((a.accuracy, &a.confusion), (b.accuracy, &b.confusion));
+    assert!(b.accuracy > 0.9, "{}", b.accuracy);
+}
+
 /// The fault a call of `wat` meets in a sandbox with `config`.
 fn fault_of(wat: &str, config: Config) -> (SandboxFault, String) {
     let sandbox = Sandbox::from_bytes(wat.as_bytes(), config).unwrap();
