@@ -8,11 +8,12 @@ use libfuzzer_sys::fuzz_target;
 use mltrain_workflow::guest::{Call, Reply};
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(call) = Call::decode(data) {
+    let data = bytes::Bytes::copy_from_slice(data);
+    if let Ok(call) = Call::decode(&data) {
         assert_eq!(call.encode(), data, "a call re-encodes to its bytes");
     }
-    if let Ok(reply) = Reply::decode(data) {
-        let again = Reply::decode(&reply.encode()).expect("an encoded reply decodes");
+    if let Ok(reply) = Reply::decode(&data) {
+        let again = Reply::decode(&reply.encode().into()).expect("an encoded reply decodes");
         assert_eq!(again, reply);
     }
 });

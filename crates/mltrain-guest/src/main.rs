@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         eprintln!("mltrain-guest: cannot read the call from stdin: {e}");
         return ExitCode::from(2);
     }
-    let reply = mltrain_workflow::guest::handle(&input);
+    let reply = mltrain_workflow::guest::handle(input);
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout.write_all(&reply).and_then(|()| stdout.flush()) {
         eprintln!("mltrain-guest: cannot write the reply to stdout: {e}");

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use mltrain_workflow::driver::Functions;
 use mltrain_workflow::guest::{Call, Reply};
 use mltrain_workflow::stage::{self, Gathered, Stage};
@@ -187,7 +188,7 @@ impl Sandbox {
     /// Runs the module once, in a fresh instance, with `input` on its stdin; returns what it
     /// wrote to its stdout. `function` names the call in errors. Blocks: call it from a
     /// blocking thread.
-    pub fn run(&self, function: &str, input: Vec<u8>) -> Result<Vec<u8>> {
+    pub fn run(&self, function: &str, input: Vec<u8>) -> Result<Bytes> {
         let cap = usize::try_from(self.config.memory).unwrap_or(usize::MAX);
         let stdout = MemoryOutputPipe::new(cap);
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
@@ -271,7 +272,7 @@ impl Sandbox {
                 None => return Err(fault(&store, e)),
             }
         }
-        Ok(stdout.contents().to_vec())
+        Ok(stdout.contents())
     }
 }
 
@@ -330,7 +331,7 @@ fn encode<S: Stage>(env: Env, gathered: Gathered<S::Job>) -> Result<Vec<u8>> {
     let mut pairs = Vec::with_capacity(keys.len());
     for key in keys {
         match objects.get(&key) {
-            Ok(bytes) => pairs.push((key, bytes.to_vec())),
+            Ok(bytes) => pairs.push((key, bytes)),
             Err(Error::Store(mltrain_store::Error::NotFound { .. })) => {}
             Err(e) => return Err(e),
         }

@@ -376,7 +376,7 @@ async fn node_runs_a_call_to_the_same_reply() {
         stage: StageId::Rf,
         job: serde_json::to_vec(&input).unwrap(),
         env: serde_json::to_vec(&Ctx::new(store.clone()).env()).unwrap(),
-        objects: vec![(input.share.clone(), share.to_vec())],
+        objects: vec![(input.share.clone(), share)],
     }
     .encode();
 
@@ -412,7 +412,7 @@ async fn node_runs_a_call_to_the_same_reply() {
         out.stdout == by_wasmtime,
         "node's reply differs from wasmtime's"
     );
-    let Reply::Done { output, writes } = Reply::decode(&out.stdout).unwrap() else {
+    let Reply::Done { output, writes } = Reply::decode(&out.stdout.into()).unwrap() else {
         panic!("the call was refused")
     };
     let output: mltrain_workflow::stages::RfOutput = serde_json::from_slice(&output).unwrap();
@@ -420,5 +420,5 @@ async fn node_runs_a_call_to_the_same_reply() {
     // The forest it wrote is the one the native run wrote.
     let (key, forest) = &writes[0];
     assert_eq!(*key, record.output.forest);
-    assert_eq!(store.get(key).await.unwrap(), forest.as_slice());
+    assert_eq!(store.get(key).await.unwrap(), forest);
 }

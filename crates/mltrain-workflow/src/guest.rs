@@ -11,6 +11,7 @@
 //!        "MLTR" version 1 error-json                           the compute refused
 //! ```
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -32,7 +33,7 @@ pub struct Call {
     /// Where the compute runs, as JSON ([`Env`]).
     pub env: Vec<u8>,
     /// Every object the compute may read: `(key, bytes)`.
-    pub objects: Vec<(String, Vec<u8>)>,
+    pub objects: Vec<(String, Bytes)>,
 }
 
 /// What a call's compute handed back.
@@ -43,7 +44,7 @@ pub enum Reply {
         /// The stage's output ([`Stage::Output`]), as JSON.
         output: Vec<u8>,
         /// `(key, bytes)` to write, in order.
-        writes: Vec<(String, Vec<u8>)>,
+        writes: Vec<(String, Bytes)>,
     },
     /// The compute refused its input or data.
     Refused(Refusal),
@@ -123,9 +124,10 @@ impl Call {
         out
     }
 
-    /// Reads a call from the module's stdin.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader(bytes);
+    /// Reads a call from the module's stdin. The objects are slices of `bytes`, not copies:
+    /// a validation call carries every forest of the run.
+    pub fn decode(bytes: &Bytes) -> Result<Self> {
+        let mut r = Reader::new(bytes);
         r.magic(CALL_MAGIC)?;
         let name = r.string()?;
         let stage = StageId::from_name(&name)
@@ -164,9 +166,9 @@ impl Reply {
         out
     }
 
-    /// Reads a reply from the module's stdout.
-    pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let mut r = Reader(bytes);
+    /// Reads a reply from the module's stdout; the writes are slices of `bytes`.
+    pub fn decode(bytes: &Bytes) -> Result<Self> {
+        let mut r = Reader::new(bytes);
         r.magic(REPLY_MAGIC)?;
         let reply = match r.u32()? {
             0 => Reply::Done {
@@ -189,7 +191,6 @@ impl Reply {
             Reply::Done { output, writes } => {
                 let output = serde_json::from_slice(&output)
                     .map_err(|e| malformed(&format!("{} output: {e}", S::ID)))?;
-                let writes = writes.into_iter().map(|(k, v)| (k, v.into())).collect();
                 Ok(Ok(Computed { output, writes }))
             }
             Reply::Refused(refusal) => Ok(Err(refusal.into_error(function))),
@@ -198,8 +199,8 @@ impl Reply {
 }
 
 /// Runs the call in `input` and returns the reply's bytes: all the module does.
-pub fn handle(input: &[u8]) -> Vec<u8> {
-    let reply = match Call::decode(input).and_then(run) {
+pub fn handle(input: Vec<u8>) -> Vec<u8> {
+    let reply = match Call::decode(&Bytes::from(input)).and_then(run) {
         Ok(computed) => computed,
         Err(e) => Reply::Refused(Refusal::of(&e)),
     };
@@ -223,7 +224,7 @@ fn run_stage<S: Stage>(call: Call) -> Result<Reply> {
         serde_json::from_slice(&call.env).map_err(|e| malformed(&format!("env: {e}")))?;
     let mut objects = Fetched::new();
     for (key, bytes) in call.objects {
-        objects.insert(key, bytes.into());
+        objects.insert(key, bytes);
     }
     let computed = match S::compute(&env, job, &objects) {
         Ok(computed) => computed,
@@ -233,11 +234,7 @@ fn run_stage<S: Stage>(call: Call) -> Result<Reply> {
         .map_err(|e| malformed(&format!("{} output: {e}", S::ID)))?;
     Ok(Reply::Done {
         output,
-        writes: computed
-            .writes
-            .into_iter()
-            .map(|(k, v)| (k, v.to_vec()))
-            .collect(),
+        writes: computed.writes,
     })
 }
 
@@ -251,7 +248,7 @@ fn put_blob(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, Vec<u8>)]) {
+fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, Bytes)]) {
     put_u32(out, u32::try_from(pairs.len()).unwrap_or(u32::MAX));
     for (key, bytes) in pairs {
         put_blob(out, key.as_bytes());
@@ -260,16 +257,35 @@ fn put_pairs(out: &mut Vec<u8>, pairs: &[(String, Vec<u8>)]) {
 }
 
 /// Reads an ABI message front to back.
-struct Reader<'a>(&'a [u8]);
+struct Reader<'a> {
+    whole: &'a Bytes,
+    at: usize,
+}
 
 impl<'a> Reader<'a> {
+    fn new(whole: &'a Bytes) -> Self {
+        Self { whole, at: 0 }
+    }
+
+    fn rest(&self) -> usize {
+        self.whole.len() - self.at
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        if self.0.len() < n {
+        if self.rest() < n {
             return Err(malformed("cut short"));
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
+        let head = &self.whole[self.at..self.at + n];
+        self.at += n;
         Ok(head)
+    }
+
+    /// The next blob as a slice of the message, sharing its buffer.
+    fn shared_blob(&mut self) -> Result<Bytes> {
+        let n = self.u32()? as usize;
+        let start = self.at;
+        self.take(n)?;
+        Ok(self.whole.slice(start..start + n))
     }
 
     fn u32(&mut self) -> Result<u32> {
@@ -296,22 +312,22 @@ impl<'a> Reader<'a> {
         String::from_utf8(self.blob()?.to_vec()).map_err(|_| malformed("a key is not UTF-8"))
     }
 
-    fn pairs(&mut self) -> Result<Vec<(String, Vec<u8>)>> {
+    fn pairs(&mut self) -> Result<Vec<(String, Bytes)>> {
         let n = self.u32()? as usize;
         // Each pair takes at least 8 bytes: a count past that is a lie, not an allocation.
-        if n > self.0.len() / 8 {
+        if n > self.rest() / 8 {
             return Err(malformed("more objects than bytes"));
         }
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             let key = self.string()?;
-            out.push((key, self.blob()?.to_vec()));
+            out.push((key, self.shared_blob()?));
         }
         Ok(out)
     }
 
     fn end(&self) -> Result<()> {
-        if self.0.is_empty() {
+        if self.rest() == 0 {
             Ok(())
         } else {
             Err(malformed("bytes after the end"))
@@ -329,25 +345,28 @@ mod tests {
             stage: StageId::Rf,
             job: b"{}".to_vec(),
             env: b"{}".to_vec(),
-            objects: vec![("a/b".into(), vec![1, 2, 3]), ("c".into(), Vec::new())],
+            objects: vec![
+                ("a/b".into(), Bytes::from_static(&[1, 2, 3])),
+                ("c".into(), Bytes::new()),
+            ],
         }
     }
 
     #[test]
     fn calls_and_replies_round_trip() {
         let c = call();
-        assert_eq!(Call::decode(&c.encode()).unwrap(), c);
+        assert_eq!(Call::decode(&c.encode().into()).unwrap(), c);
         let done = Reply::Done {
             output: b"{\"x\":1}".to_vec(),
-            writes: vec![("k".into(), vec![9; 5])],
+            writes: vec![("k".into(), vec![9; 5].into())],
         };
-        assert_eq!(Reply::decode(&done.encode()).unwrap(), done);
+        assert_eq!(Reply::decode(&done.encode().into()).unwrap(), done);
         let refused = Reply::Refused(Refusal {
             message: "no".into(),
             bad_input: true,
             bad_images: vec![("k".into(), "junk".into())],
         });
-        assert_eq!(Reply::decode(&refused.encode()).unwrap(), refused);
+        assert_eq!(Reply::decode(&refused.encode().into()).unwrap(), refused);
     }
 
     /// Every cut of a message, and a lying count, is refused as malformed, never a panic
@@ -356,23 +375,26 @@ mod tests {
     fn damaged_messages_are_refused() {
         let bytes = call().encode();
         for n in 0..bytes.len() {
-            assert!(Call::decode(&bytes[..n]).is_err(), "cut at {n}");
+            assert!(
+                Call::decode(&Bytes::copy_from_slice(&bytes[..n])).is_err(),
+                "cut at {n}"
+            );
         }
         let mut lying = bytes.clone();
         // The object count: after the magic, the version, "rf", "{}" and "{}".
         let at = 4 + 4 + (4 + 2) + (4 + 2) + (4 + 2);
         assert_eq!(lying[at..at + 4], 2u32.to_le_bytes());
         lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(Call::decode(&lying).is_err());
+        assert!(Call::decode(&lying.into()).is_err());
         let mut long = bytes;
         long.push(0);
-        assert!(Call::decode(&long).is_err());
+        assert!(Call::decode(&long.into()).is_err());
     }
 
     /// A call the module cannot read is answered with a refusal, not a crash.
     #[test]
     fn the_module_refuses_what_it_cannot_read() {
-        let reply = Reply::decode(&handle(b"garbage")).unwrap();
+        let reply = Reply::decode(&handle(b"garbage".to_vec()).into()).unwrap();
         let Reply::Refused(refusal) = reply else {
             panic!("{reply:?}")
         };
