@@ -7,6 +7,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    gemm::set_wasm_simd128(true);
     let mut input = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut input) {
         eprintln!("mltrain-guest: cannot read the call from stdin: {e}");
