@@ -39,6 +39,8 @@ pub enum Command {
     S3(S3Command),
     /// Classify image files with a published model
     Predict(PredictArgs),
+    /// Write a published model as an ONNX file, for serving stacks that read ONNX
+    Export(ExportArgs),
     /// Serve the workflow functions over HTTP with CloudEvents (Knative services)
     Serve(ServeArgs),
     /// Run one function from a Knative JobSink event file and post its follow-up events
@@ -306,4 +308,32 @@ pub struct PredictArgs {
     /// are classified. Each is resized to the model's image size, as in training
     #[arg(required = true, value_name = "IMAGE|DIR")]
     pub images: Vec<PathBuf>,
+}
+
+/// What `mltrain export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One ONNX graph for the whole ensemble (opset 17 with ai.onnx.ml 3)
+    Onnx,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The ONNX graph: input `pixels`, float32 [N, H*W*C], raw pixel values 0-255 of images already
+at the model's size, row-major in height, width, channel order (C = 1 for a grey model, 3
+for RGB); outputs `label` (int64 [N], the class index) and `probabilities` (float32
+[N, classes]), as `mltrain predict` computes them. The model's metadata holds the class
+names as a JSON array under `classes`, and {\"width\", \"height\", \"channels\"} under `input`.
+Exit codes: 0 written, 2 a bad argument or no published model at all, 1 a runtime failure
+(a model that cannot be loaded, a file that cannot be written).")]
+pub struct ExportArgs {
+    /// The model: a run id, or a model's key [default: the latest published model]
+    #[arg(long, value_name = "RUN_ID|KEY")]
+    pub model: Option<String>,
+    /// The file format to write
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The file to write (replaced if it exists)
+    #[arg(short, long, value_name = "PATH")]
+    pub output: PathBuf,
 }

@@ -353,6 +353,7 @@ fn every_command_and_option_has_help() {
         &["s3", "clear-dir"],
         &["s3", "ls"],
         &["predict"],
+        &["export"],
         &["serve"],
         &["job"],
     ] {

@@ -733,6 +733,17 @@ impl Pca {
         }
     }
 
+    /// `C·mean`, one value per component, as projection computes it: a row `x` projects to
+    /// `x·Cᵀ − offset`, which is `(x − mean)·Cᵀ` without a centred copy of `x`. Exposed so
+    /// that code reproducing the projection elsewhere (an ONNX graph) uses the same `f32`
+    /// values, summed in the same order.
+    pub fn offset(&self) -> Vec<f32> {
+        self.components
+            .iter_rows()
+            .map(|c| c.iter().zip(&self.mean).map(|(a, m)| a * m).sum())
+            .collect()
+    }
+
     /// Projects the rows of `x` onto the basis: `(x − mean) · componentsᵀ`.
     pub fn transform<R: FeatureRows + ?Sized + Sync>(&self, x: &R) -> Result<Matrix> {
         let mut out = Self::transform_many(std::slice::from_ref(self), x)?;
@@ -756,15 +767,7 @@ impl Pca {
             }
         }
         // x·Cᵀ − C·mean: no centred copy of x is needed.
-        let offsets: Vec<Vec<f32>> = bases
-            .iter()
-            .map(|b| {
-                b.components
-                    .iter_rows()
-                    .map(|c| c.iter().zip(&b.mean).map(|(a, m)| a * m).sum())
-                    .collect()
-            })
-            .collect();
+        let offsets: Vec<Vec<f32>> = bases.iter().map(Pca::offset).collect();
         let mut out: Vec<Matrix> = bases
             .iter()
             .map(|b| Matrix::zeros(x.rows(), b.n_components()))

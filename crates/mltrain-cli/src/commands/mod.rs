@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 mod dataset;
+mod export;
 mod job;
 mod predict;
 mod run;
@@ -14,6 +15,8 @@ use std::time::Duration;
 
 use mltrain_serve::{Backend, ClientConfig, Endpoints, HttpFunctions};
 use mltrain_workflow::driver::{Functions, Local};
+use mltrain_workflow::layout::{MODELS, RunLayout, valid_run_id};
+use mltrain_workflow::objects::Model;
 use mltrain_workflow::stage::Stage;
 use mltrain_workflow::stages::Ctx;
 
@@ -26,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Dataset(cmd) => dataset::dataset(cmd),
         Command::S3(cmd) => s3::s3(&cli.global, cmd),
         Command::Predict(args) => predict::predict(&cli.global, args),
+        Command::Export(args) => export::export(&cli.global, args),
         Command::Serve(args) => serve::serve(&cli.global, args),
         Command::Job(args) => job::job(&cli.global, args),
     }
@@ -54,6 +58,48 @@ pub fn open_store(global: &Global) -> Result<Store> {
         }
         e => e.into(),
     })
+}
+
+/// The published model `--model` names (a run id or a key), or the latest one: what
+/// `predict` classifies with and `export` writes out.
+pub fn load_model(global: &Global, model: Option<&str>) -> Result<Model> {
+    let store = open_store(global)?;
+    runtime()?.block_on(async {
+        store.check_bucket().await?;
+        let key = match model {
+            Some(model) => model_key(model),
+            None => latest_model(&store).await?,
+        };
+        mltrain_workflow::objects::load_model(&store, &key)
+            .await
+            .with_context(|| format!("cannot load model `{key}`"))
+    })
+}
+
+/// `--model`: a run id names the model that run published; anything else is a key.
+fn model_key(model: &str) -> String {
+    if !model.contains('/') && valid_run_id(model) {
+        RunLayout::new(model.trim_end_matches(".model")).model()
+    } else {
+        model.to_string()
+    }
+}
+
+/// Run ids start with their UTC start time, so the greatest key is the latest model.
+async fn latest_model(store: &mltrain_store::Store) -> Result<String> {
+    let models = store.list(MODELS).await?;
+    models
+        .into_iter()
+        .map(|o| o.key)
+        .filter(|k| k.ends_with(".model"))
+        .max()
+        .ok_or_else(|| {
+            BadInput(format!(
+                "no published model under {MODELS} in {}: run `mltrain run` first",
+                store.url()
+            ))
+            .into()
+        })
 }
 
 /// Whether a `--store` value is a directory path rather than a URL: only an absolute path or

@@ -3,27 +3,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use mltrain_core::Matrix;
 use mltrain_core::image::FeatureDecoder;
-use mltrain_workflow::layout::{MODELS, RunLayout, valid_run_id};
 use mltrain_workflow::objects::Model;
 
 use crate::cli::{Global, PredictArgs};
 use crate::exit::BadInput;
 
 pub fn predict(global: &Global, args: PredictArgs) -> Result<()> {
-    let store = super::open_store(global)?;
-    let model = super::runtime()?.block_on(async {
-        store.check_bucket().await?;
-        let key = match &args.model {
-            Some(model) => model_key(model),
-            None => latest_model(&store).await?,
-        };
-        mltrain_workflow::objects::load_model(&store, &key)
-            .await
-            .with_context(|| format!("cannot load model `{key}`"))
-    })?;
+    let model = super::load_model(global, args.model.as_deref())?;
 
     let (paths, mut failures) = image_paths(&args.images);
     // The model's own preprocessing: every image is brought to the size it was trained on,
@@ -141,30 +130,4 @@ fn print_prediction(
         )?;
     }
     Ok(())
-}
-
-/// `--model`: a run id names the model that run published; anything else is a key.
-fn model_key(model: &str) -> String {
-    if !model.contains('/') && valid_run_id(model) {
-        RunLayout::new(model.trim_end_matches(".model")).model()
-    } else {
-        model.to_string()
-    }
-}
-
-/// Run ids start with their UTC start time, so the greatest key is the latest model.
-async fn latest_model(store: &mltrain_store::Store) -> Result<String> {
-    let models = store.list(MODELS).await?;
-    models
-        .into_iter()
-        .map(|o| o.key)
-        .filter(|k| k.ends_with(".model"))
-        .max()
-        .ok_or_else(|| {
-            BadInput(format!(
-                "no published model under {MODELS} in {}: run `mltrain run` first",
-                store.url()
-            ))
-            .into()
-        })
 }

@@ -53,6 +53,7 @@ pub use params::{ForestParams, MaxFeatures};
 use predict::{Masks, PREDICT_BLOCK_ROWS, VoteBlock, Walks, add_leaf};
 use storage::ForestData;
 use tree::Tree;
+pub use tree::TreeNode;
 
 /// A trained random forest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +104,15 @@ impl Forest {
     /// Number of trees that vote.
     pub fn n_trees(&self) -> usize {
         self.trees.len()
+    }
+
+    /// Every tree's nodes in depth-first preorder, tree by tree: for code that writes the
+    /// forest in another format (an ONNX exporter).
+    pub fn trees(
+        &self,
+    ) -> impl ExactSizeIterator<Item = impl ExactSizeIterator<Item = TreeNode<'_>>> {
+        let n_classes = self.n_classes;
+        self.trees.iter().map(move |t| t.view(n_classes))
     }
 
     /// Class probabilities, `x.rows() × n_classes`: the mean of the trees' leaf distributions.
@@ -278,6 +288,47 @@ mod tests {
         let mut one = vec![9.0; 5];
         forest.predict_proba_row(xt.row(0), &mut one);
         assert_eq!(one, proba.row(0));
+    }
+
+    /// What an exporter reads ([`Forest::trees`]) is the forest: walking its nodes by their
+    /// rule (`<=` goes to the next node) and summing the leaves gives `predict_proba`.
+    #[test]
+    fn the_tree_view_walks_to_the_same_leaves() {
+        let (x, y) = blobs(120, 1);
+        let forest = ForestParams::new()
+            .n_trees(7)
+            .seed(4)
+            .fit(&x, &y, 3)
+            .unwrap();
+        assert_eq!(forest.trees().len(), 7);
+        let trees: Vec<Vec<TreeNode<'_>>> = forest.trees().map(Iterator::collect).collect();
+        let (xt, _) = blobs(40, 9);
+        let proba = forest.predict_proba(&xt).unwrap();
+        for (row, expected) in xt.iter_rows().zip(proba.iter_rows()) {
+            let mut sums = vec![0.0f32; 3];
+            for nodes in &trees {
+                let mut i = 0;
+                let leaf = loop {
+                    match nodes[i] {
+                        TreeNode::Split {
+                            feature,
+                            threshold,
+                            right,
+                        } => {
+                            i = if row[feature] <= threshold {
+                                i + 1
+                            } else {
+                                right
+                            }
+                        }
+                        TreeNode::Leaf(distribution) => break distribution,
+                    }
+                };
+                add_leaf(&mut sums, leaf);
+            }
+            normalise(&mut sums);
+            assert_eq!(sums, expected);
+        }
     }
 
     #[test]

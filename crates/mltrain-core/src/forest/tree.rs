@@ -28,7 +28,42 @@ pub(super) struct Tree {
     pub(super) values: Vec<f32>,
 }
 
+/// One node of a tree as [`Forest::trees`](super::Forest::trees) reads it out,
+/// for code that writes a forest in another format (an ONNX exporter). Nodes come in
+/// depth-first preorder: a split's left child is the node after it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TreeNode<'a> {
+    /// Rows with `x[feature] <= threshold` go left (the next node), the others (NaN
+    /// included) to node `right`.
+    Split {
+        /// The feature compared.
+        feature: usize,
+        /// The threshold, compared in `f32` as prediction does.
+        threshold: f32,
+        /// Index of the right child within the tree.
+        right: usize,
+    },
+    /// A leaf: the class distribution (`n_classes` values) it adds to the vote.
+    Leaf(&'a [f32]),
+}
+
 impl Tree {
+    /// The nodes in preorder, as [`TreeNode`]s.
+    pub(super) fn view(&self, n_classes: usize) -> impl ExactSizeIterator<Item = TreeNode<'_>> {
+        self.nodes.iter().map(move |node| {
+            if node.feature == LEAF {
+                let start = node.next as usize * n_classes;
+                TreeNode::Leaf(&self.values[start..start + n_classes])
+            } else {
+                TreeNode::Split {
+                    feature: node.feature as usize,
+                    threshold: node.threshold,
+                    right: node.next as usize,
+                }
+            }
+        })
+    }
+
     /// The class distribution of the leaf `row` falls into.
     #[inline]
     pub(super) fn leaf(&self, row: &[f32], n_classes: usize) -> &[f32] {
