@@ -3,7 +3,9 @@
 mod dataset;
 mod job;
 mod predict;
+mod report;
 mod run;
+mod runs;
 mod s3;
 mod serve;
 
@@ -26,6 +28,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Dataset(cmd) => dataset::dataset(cmd),
         Command::S3(cmd) => s3::s3(&cli.global, cmd),
         Command::Predict(args) => predict::predict(&cli.global, args),
+        Command::Report(args) => report::report(&cli.global, args),
+        Command::Runs(args) => runs::runs(&cli.global, args),
         Command::Serve(args) => serve::serve(&cli.global, args),
         Command::Job(args) => job::job(&cli.global, args),
     }
