@@ -41,6 +41,11 @@ pub enum Command {
     Predict(PredictArgs),
     /// Write a published model as an ONNX file, for serving stacks that read ONNX
     Export(ExportArgs),
+    /// Write a run's report page (validation/report.html) again, with every call's bar, and
+    /// print where it is
+    Report(ReportArgs),
+    /// List the runs of the store, newest first; show, delete or garbage-collect them
+    Runs(RunsArgs),
     /// Serve the workflow functions over HTTP with CloudEvents (Knative services)
     Serve(ServeArgs),
     /// Run one function from a Knative JobSink event file and post its follow-up events
@@ -222,6 +227,81 @@ impl From<ChannelsArg> for mltrain_workflow::params::ChannelMode {
 
 fn parse_size(s: &str) -> Result<u64, String> {
     mltrain_workflow::memory::parse_size(s)
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The page is one self-contained HTML file (no script, nothing fetched): accuracy and counts,
+the confusion matrix as a heat map, precision and recall per class, and a timeline with one
+bar per function call. Every run writes it when it validates; this command writes it again
+from the run's report.json and all its call records (the validation call's own record
+included, which a run's page cannot have yet). On a file:// store it prints the file's path,
+otherwise the store URL and key.")]
+pub struct ReportArgs {
+    /// The run, as `mltrain runs` lists it
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// Open the page in the default browser (a copy in the temp dir for a store that is not
+    /// a local directory)
+    #[arg(long)]
+    pub open: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "\
+Status: `published` (its model exists: validation publishes last), `failed` or
+`interrupted` (no model; `mltrain run` recorded the error or the Ctrl-C in the run's
+outcome.json), `unfinished` (no model and no outcome: killed, driven by a served driver or
+the event flow, or still running).
+The start time comes from the run id, in UTC."
+)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// Print the list as one JSON array (each run with its parameters, status, accuracy,
+    /// model key, objects and bytes)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Print one run's report summary, or how far it got and why it stopped
+    Show {
+        /// The run, as `mltrain runs` lists it
+        #[arg(value_name = "RUN_ID")]
+        run_id: String,
+        /// Print the run's report.json as it is (the run's listing when it has no report)
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete runs: every output under ml-training/outputs/RUN_ID/ and the model
+    ///
+    /// Refuses, deleting nothing, when any RUN_ID is not a run of the store.
+    Rm {
+        /// The runs to delete
+        #[arg(required = true, value_name = "RUN_ID")]
+        run_ids: Vec<String>,
+    },
+    /// Keep the newest N published runs and delete the older published ones, and every
+    /// failed or interrupted run
+    ///
+    /// Unfinished runs (no model, no recorded outcome) may still be running, so they are
+    /// kept unless --unfinished is given. `predict` without --model then uses the newest
+    /// published model left.
+    Gc {
+        /// Published runs to keep, the newest ones
+        #[arg(long, value_name = "N")]
+        keep: usize,
+        /// Delete unfinished runs too (make sure none is still running)
+        #[arg(long)]
+        unfinished: bool,
+        /// Print what would be deleted, and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -181,6 +181,12 @@ fn ctrl_c_prints_the_resume_command_and_the_run_can_be_finished() {
     );
     assert!(stderr.contains(&expected), "{stderr}");
     assert_eq!(env.published_models(), 0);
+    // `mltrain runs` tells it apart from a failed run.
+    env.cmd()
+        .args(["runs", "show", &run_id])
+        .assert()
+        .success()
+        .stdout(contains("status     interrupted"));
 
     env.cmd()
         .args(["run", "--resume", &run_id])
@@ -188,6 +194,11 @@ fn ctrl_c_prints_the_resume_command_and_the_run_can_be_finished() {
         .success()
         .stdout(contains(format!("run        {run_id}")));
     assert_eq!(env.published_models(), 1);
+    env.cmd()
+        .args(["runs", "show", &run_id])
+        .assert()
+        .success()
+        .stdout(contains("status     published"));
 }
 
 #[test]
@@ -354,6 +365,11 @@ fn every_command_and_option_has_help() {
         &["s3", "ls"],
         &["predict"],
         &["export"],
+        &["report"],
+        &["runs"],
+        &["runs", "show"],
+        &["runs", "rm"],
+        &["runs", "gc"],
         &["serve"],
         &["job"],
     ] {

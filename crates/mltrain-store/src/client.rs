@@ -300,6 +300,15 @@ impl Store {
             .collect())
     }
 
+    /// Deletes the object under `key`; one that does not exist is not an error (as on S3).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        let path = object_path(key)?;
+        match self.inner.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.backend_error("delete", key, e).await),
+        }
+    }
+
     /// Deletes every object below `prefix`; returns how many were deleted.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
         let prefix_path = prefix_path(prefix)?;

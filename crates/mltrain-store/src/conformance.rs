@@ -15,6 +15,7 @@ pub async fn all(store: &Store, root: &str) {
     missing_key(store, &format!("{root}/missing")).await;
     list_with_prefix(store, &format!("{root}/list")).await;
     delete_prefix(store, &format!("{root}/delete")).await;
+    delete_one(store, &format!("{root}/delete-one")).await;
     large_object(store, &format!("{root}/large")).await;
     many_keys(store, &format!("{root}/many")).await;
     get_many_keeps_order(store, &format!("{root}/get-many")).await;
@@ -149,6 +150,29 @@ pub async fn delete_prefix(store: &Store, root: &str) {
             .expect("delete again"),
         0
     );
+}
+
+/// Deleting one key deletes that object only, and deleting a missing one is no error.
+pub async fn delete_one(store: &Store, root: &str) {
+    for key in ["a", "a.b", "b/a"] {
+        store
+            .put(&format!("{root}/{key}"), Bytes::from_static(b"x"))
+            .await
+            .expect("put");
+    }
+    store.delete(&format!("{root}/a")).await.expect("delete");
+    let left: Vec<String> = store
+        .list(root)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(left, [format!("{root}/a.b"), format!("{root}/b/a")]);
+    store
+        .delete(&format!("{root}/a"))
+        .await
+        .expect("delete a missing key");
 }
 
 /// An object larger than one network buffer or multipart threshold survives intact.

@@ -88,6 +88,18 @@ impl RunLayout {
         format!("{}/validation/report.json", self.dir())
     }
 
+    /// The run report as a page to look at ([`crate::html::render`]), beside
+    /// [`report`](Self::report).
+    pub fn report_html(&self) -> String {
+        format!("{}/validation/report.html", self.dir())
+    }
+
+    /// How a run that did not publish ended, when the process running it could say
+    /// ([`crate::runs::Outcome`], JSON): failed, or interrupted.
+    pub fn outcome(&self) -> String {
+        format!("{}/outcome.json", self.dir())
+    }
+
     /// The published model; written last, only after validation succeeded.
     pub fn model(&self) -> String {
         format!("{MODELS}/{}.model", self.run_id)
@@ -140,6 +152,9 @@ mod tests {
             l.share(1, 2),
             l.forest(1, 2),
             l.report(),
+            l.report_html(),
+            l.outcome(),
+            l.record("rf-0-1"),
         ] {
             assert!(k.starts_with("ml-training/outputs/r1/"), "{k}");
         }

@@ -32,12 +32,15 @@
 pub mod driver;
 pub mod error;
 pub mod guest;
+pub mod html;
 pub mod layout;
 pub mod memory;
 pub mod notes;
 pub mod objects;
 pub mod params;
 pub mod report;
+#[cfg(feature = "io")]
+pub mod runs;
 pub mod stage;
 pub mod stages;
 

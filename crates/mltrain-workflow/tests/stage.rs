@@ -169,10 +169,11 @@ async fn computes_handed_bytes_write_what_their_calls_wrote() {
     let computed = stage::Validation::compute(&env, input, &objects).unwrap();
     assert_eq!(computed.output.report.accuracy, report.accuracy);
     assert_eq!(computed.output.report.confusion, report.confusion);
-    // The model is the last write, and the same bytes; the report differs only in times.
+    // The model is the last write, and the same bytes; the report and its page differ only
+    // in times.
     let (model_key, _) = computed.writes.last().unwrap();
     assert_eq!(*model_key, layout.model());
-    assert_written(&store, &computed.writes[1..]).await;
+    assert_written(&store, &computed.writes[2..]).await;
     let validation = record::<stage::Validation>(&store, "validation").await;
     assert_eq!(validation.output.report.accuracy, report.accuracy);
 

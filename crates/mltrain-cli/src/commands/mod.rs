@@ -4,7 +4,9 @@ mod dataset;
 mod export;
 mod job;
 mod predict;
+mod report;
 mod run;
+mod runs;
 mod s3;
 mod serve;
 
@@ -30,6 +32,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::S3(cmd) => s3::s3(&cli.global, cmd),
         Command::Predict(args) => predict::predict(&cli.global, args),
         Command::Export(args) => export::export(&cli.global, args),
+        Command::Report(args) => report::report(&cli.global, args),
+        Command::Runs(args) => runs::runs(&cli.global, args),
         Command::Serve(args) => serve::serve(&cli.global, args),
         Command::Job(args) => job::job(&cli.global, args),
     }

@@ -7,6 +7,7 @@ use mltrain_store::Store;
 use mltrain_workflow::driver;
 use mltrain_workflow::params::{DEFAULT_PREFIX, Params, TestSplit};
 use mltrain_workflow::report::Report;
+use mltrain_workflow::runs::{self, Status};
 
 use crate::cli::{BackendKind, Global, RunArgs};
 use crate::exit::{BadInput, Interrupted};
@@ -64,17 +65,30 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
     let work = async {
         store.check_bucket().await?;
         if let Some(run_id) = &args.resume {
+            // This attempt's ending replaces the last one's (the driver refuses a bad id).
+            if mltrain_workflow::layout::valid_run_id(run_id) {
+                runs::clear_outcome(&store, run_id).await?;
+            }
             // The run's own parameters (recorded by its partition stage) apply, not these.
-            return driver::resume(&backend, &store, run_id, &options, &bars)
-                .await
-                .map_err(|e| failed(e, &format!("resuming run {run_id}"), &resume_command));
+            let result = driver::resume(&backend, &store, run_id, &options, &bars).await;
+            return match result {
+                Ok(report) => Ok(report),
+                Err(e) => {
+                    let e = failed(e, &format!("resuming run {run_id}"), &resume_command);
+                    Err(record_failure(&store, run_id, e).await)
+                }
+            };
         }
         if params.prefix == DEFAULT_PREFIX {
             seed_default_data(&store, &bars).await?;
         }
-        driver::run_with(&backend, &params, &run_id, &options, &bars)
-            .await
-            .map_err(|e| failed(e, &format!("run {run_id}"), &resume_command))
+        match driver::run_with(&backend, &params, &run_id, &options, &bars).await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let e = failed(e, &format!("run {run_id}"), &resume_command);
+                Err(record_failure(&store, &run_id, e).await)
+            }
+        }
     };
     let report = rt.block_on(async {
         tokio::select! {
@@ -215,6 +229,9 @@ async fn interrupted(store: &Store, run_id: &str, resume_command: &str) -> anyho
     let recorded = tokio::time::timeout(std::time::Duration::from_secs(3), store.exists(&params))
         .await
         .map_or(true, |r| r.unwrap_or(true));
+    if recorded {
+        record_outcome(store, run_id, Status::Interrupted, "interrupted (Ctrl-C)").await;
+    }
     let message = if recorded {
         format!(
             "interrupted: run {run_id} stopped; nothing was published\nfinish it with: {resume_command}"
@@ -225,6 +242,26 @@ async fn interrupted(store: &Store, run_id: &str, resume_command: &str) -> anyho
         )
     };
     Interrupted(message).into()
+}
+
+/// Records in the store that run `run_id` failed with `e` (for `mltrain runs`), and
+/// returns `e`.
+async fn record_failure(store: &Store, run_id: &str, e: anyhow::Error) -> anyhow::Error {
+    record_outcome(store, run_id, Status::Failed, &format!("{e:#}")).await;
+    e
+}
+
+/// Records how the run ended, at best: the store may be what failed, and a slow one must
+/// not hold the exit up long.
+async fn record_outcome(store: &Store, run_id: &str, status: Status, message: &str) {
+    let write = runs::record_outcome(store, run_id, status, message);
+    match tokio::time::timeout(std::time::Duration::from_secs(3), write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("warning: cannot record that run {run_id} {status}: {e}"),
+        Err(_) => eprintln!(
+            "warning: cannot record that run {run_id} {status}: the store did not answer in 3 s"
+        ),
+    }
 }
 
 /// Skipped files, left-out images and warnings, on stderr (stdout may be the JSON report).
@@ -305,7 +342,7 @@ async fn seed_default_data(store: &Store, bars: &Bars) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Result<()> {
+pub(crate) fn print_summary(out: &mut impl Write, r: &Report, store: &str) -> std::io::Result<()> {
     writeln!(out, "run        {}", r.run_id)?;
     writeln!(
         out,

@@ -1,5 +1,6 @@
 //! validation: predicts the held-out images with every (basis, forest) pair by soft vote,
-//! scores the result, writes the report and then — only then — publishes the model.
+//! scores the result, writes the report (`report.json`, and `report.html` to look at) and
+//! then — only then — publishes the model.
 
 use std::time::Instant;
 
@@ -12,12 +13,14 @@ use super::{Computed, Env, Objects, decode_usable_images, read};
 #[cfg(feature = "io")]
 use super::{Ctx, Fetched, get_kept, keys_of, objects_of};
 use crate::error::{Error, Result};
+use crate::html::CallTime;
 use crate::layout::RunLayout;
 use crate::objects::{self, KeyList, Model};
 use crate::params::Params;
 use crate::report::{ClassReport, Report, StageTimes};
 #[cfg(feature = "io")]
 use crate::stage::Gathered;
+use crate::stage::StageId;
 
 /// A trained forest and the PCA basis (index into `bases`) its rows were projected on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +83,7 @@ pub(crate) async fn gather(
     keys.extend(input.bases.iter().cloned());
     keys.extend(input.forests.iter().map(|f| f.forest.clone()));
     keys.extend(note_keys(&layout, &input.params));
+    keys.extend(call_names(input).iter().map(|name| layout.record(name)));
     keys.extend(keys_of(&list));
     let objects = objects_of(ctx, &keys, read).await?;
     let mut job = input.clone();
@@ -98,6 +102,22 @@ fn note_keys(layout: &RunLayout, params: &Params) -> Vec<String> {
         keys.extend((0..params.num_pca).map(|i| layout.invalid(i)));
     }
     keys
+}
+
+/// The calls recorded before validation, by name: partition, every PCA function and every
+/// forest (in the input's (PCA index, share index) order).
+fn call_names(input: &ValidationInput) -> Vec<String> {
+    let mut names = vec!["partition".to_string()];
+    names.extend((0..input.bases.len()).map(|i| format!("pca-{i}")));
+    let mut shares = vec![0usize; input.bases.len()];
+    for f in &input.forests {
+        let share = shares.get(f.basis).copied().unwrap_or(0);
+        if let Some(s) = shares.get_mut(f.basis) {
+            *s += 1;
+        }
+        names.push(format!("rf-{}-{share}", f.basis));
+    }
+    names
 }
 
 /// The validation stage's compute: predicts the test images by soft vote of every (basis,
@@ -125,6 +145,7 @@ pub(crate) fn compute(
         .map(|f| read::<Forest>(objects, &f.forest))
         .collect::<Result<Vec<_>>>()?;
     let mut notes = gather_notes(objects, &layout, &input.params)?;
+    let mut calls = recorded_calls(objects, &layout, &call_names(&input))?;
     let ValidationInput {
         run_id,
         params,
@@ -215,15 +236,45 @@ pub(crate) fn compute(
         stage: "validation",
         reason: e.to_string(),
     })?;
+    // This call's own record is written after its compute: its bar is the time it measured
+    // itself, up to its scores, as `report.stages.validation` is.
+    let seconds = report.stages.validation;
+    calls.push(CallTime {
+        name: "validation".into(),
+        stage: StageId::Validation,
+        started_unix_ms: crate::stage::unix_ms().saturating_sub((seconds * 1000.0) as u64),
+        seconds,
+    });
+    let html = crate::html::render(&report, &calls);
     // Publishing is the last write: a model exists only for a validated run.
     let writes = vec![
         (report.report_key.clone(), json.into()),
+        (layout.report_html(), html.into()),
         objects::encode(&report.model_key, &model)?,
     ];
     Ok(Computed {
         output: ValidationOutput { report },
         writes,
     })
+}
+
+/// The recorded calls among `names`, for the report's timeline. A record that is missing
+/// or does not read (a host that hands over only the objects it must) leaves its bar out,
+/// rather than failing a validated run.
+fn recorded_calls(
+    objects: &dyn Objects,
+    layout: &RunLayout,
+    names: &[String],
+) -> Result<Vec<CallTime>> {
+    let mut calls = Vec::with_capacity(names.len() + 1);
+    for name in names {
+        match objects.get(&layout.record(name)) {
+            Ok(bytes) => calls.extend(CallTime::from_record(name, &bytes)),
+            Err(Error::Store(mltrain_store::Error::NotFound { .. })) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(calls)
 }
 
 /// What partition noticed and the images the pca functions left out, as they wrote them.
