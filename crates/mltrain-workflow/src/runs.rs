@@ -221,15 +221,10 @@ pub async fn calls(store: &Store, run_id: &str) -> Result<Vec<CallTime>> {
     let layout = RunLayout::new(run_id);
     let prefix = format!("{}/", layout.records());
     let keys = store.keys(&layout.records()).await?;
-    let records = futures::stream::iter(keys.into_iter().map(|key| async move {
-        let bytes = store.get(&key).await?;
-        Ok::<_, mltrain_store::Error>((key, bytes))
-    }))
-    .buffered(CONCURRENCY)
-    .try_collect::<Vec<_>>()
-    .await?;
-    Ok(records
-        .into_iter()
+    let records = store.get_many(&keys, CONCURRENCY).await?;
+    Ok(keys
+        .iter()
+        .zip(records)
         .filter_map(|(key, bytes)| {
             let name = key.strip_prefix(&prefix)?.strip_suffix(".json")?;
             CallTime::from_record(name, &bytes)
