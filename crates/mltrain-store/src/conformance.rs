@@ -135,13 +135,7 @@ pub async fn delete_prefix(store: &Store, root: &str) {
             .expect("delete"),
         2
     );
-    let left: Vec<String> = store
-        .list(root)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let left = store.keys(root).await.expect("keys");
     assert_eq!(left, [format!("{root}/dd/keep"), format!("{root}/keep")]);
     assert_eq!(
         store
@@ -161,13 +155,7 @@ pub async fn delete_one(store: &Store, root: &str) {
             .expect("put");
     }
     store.delete(&format!("{root}/a")).await.expect("delete");
-    let left: Vec<String> = store
-        .list(root)
-        .await
-        .expect("list")
-        .into_iter()
-        .map(|o| o.key)
-        .collect();
+    let left = store.keys(root).await.expect("keys");
     assert_eq!(left, [format!("{root}/a.b"), format!("{root}/b/a")]);
     store
         .delete(&format!("{root}/a"))
