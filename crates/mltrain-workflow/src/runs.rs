@@ -203,7 +203,10 @@ async fn describe(
 }
 
 /// The JSON object under `key`; `None` when there is none or it does not read as a `T`.
-async fn get_json<T: serde::de::DeserializeOwned>(store: &Store, key: String) -> Result<Option<T>> {
+pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+    store: &Store,
+    key: String,
+) -> Result<Option<T>> {
     match store.get(&key).await {
         Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
         Err(mltrain_store::Error::NotFound { .. }) => Ok(None),

@@ -325,11 +325,7 @@ pub async fn record<S: Stage>(
     run_id: &str,
     name: &str,
 ) -> Result<Option<Record<S::Output>>> {
-    match store.get(&RunLayout::new(run_id).record(name)).await {
-        Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-        Err(mltrain_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    crate::runs::get_json(store, RunLayout::new(run_id).record(name)).await
 }
 
 /// Milliseconds since the Unix epoch (0 on a clock before it).
