@@ -7,6 +7,7 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use mltrain_core::Matrix;
+use mltrain_core::image::ImageLevels;
 use mltrain_core::pca::PcaParams;
 
 fn digits(n: usize) -> Matrix {
@@ -17,6 +18,13 @@ fn digits(n: usize) -> Matrix {
         .map(|&p| f32::from(p) / 255.0)
         .collect();
     Matrix::from_vec(n, px, data).expect("shape")
+}
+
+/// The same digits as the workflow holds them: a byte per pixel.
+fn digit_levels(n: usize) -> ImageLevels {
+    let d = mltrain_dataset::bundled_mnist().expect("bundled digits");
+    let px = (d.width * d.height) as usize;
+    ImageLevels::from_vec(n, px, d.pixels[..n * px].to_vec()).expect("shape")
 }
 
 fn pca_fit(c: &mut Criterion) {
@@ -31,6 +39,15 @@ fn pca_fit(c: &mut Criterion) {
                 |b, x| b.iter(|| PcaParams::new(k).fit_transform(x).expect("fit")),
             );
         }
+    }
+    group.finish();
+    let mut group = c.benchmark_group("pca_fit_transform_levels");
+    group.sample_size(20);
+    for n in [1000, 5000] {
+        let x = digit_levels(n);
+        group.bench_with_input(BenchmarkId::new("10_components", n), &x, |b, x| {
+            b.iter(|| PcaParams::new(10).fit_transform(x).expect("fit"))
+        });
     }
     group.finish();
 }

@@ -16,6 +16,12 @@ pub trait Feature: Copy + PartialEq + Send + Sync + 'static {
     fn value(self) -> f32;
     /// Whether the value is neither NaN nor infinite (a grey level always is).
     fn is_finite(self) -> bool;
+    /// The features as 8-bit levels, when they are (a level `x` is the value `x / 255`):
+    /// PCA then sums their products exactly, as integers.
+    fn levels(values: &[Self]) -> Option<&[u8]> {
+        let _ = values;
+        None
+    }
 }
 
 impl Feature for f32 {
@@ -39,6 +45,10 @@ impl Feature for u8 {
     #[inline]
     fn is_finite(self) -> bool {
         true
+    }
+
+    fn levels(values: &[Self]) -> Option<&[u8]> {
+        Some(values)
     }
 }
 

@@ -147,7 +147,8 @@ impl PcaParams {
         // eigenvectors and workspace) beside it.
         let square = |s: u64| s * s * 4 + 3 * s * s * 8;
         let work = match solver {
-            Solver::Covariance => square(d64),
+            // With the exact moments of levels (WebAssembly) beside it.
+            Solver::Covariance => square(d64) + mltrain_moments::Moments::bytes(d),
             Solver::Gram => {
                 square(n64) + n64 * (gram_slab(n, d) as u64) * 4 + 2 * n64 * k * 8 + d64 * k * 4
             }
@@ -281,7 +282,8 @@ impl PcaParams {
         // buffer still holds it.
         let mut projected = Matrix::zeros(n, r);
         let last = blocks(n, dk).last();
-        let mut holds_last = solver == Solver::Covariance;
+        // The exact path of levels centres no block.
+        let mut holds_last = solver == Solver::Covariance && !centred.is_empty();
         for rows in blocks(n, dk).rev() {
             let out = &mut projected.as_mut_slice()[rows.start * r..rows.end * r];
             if !(holds_last && Some(&rows) == last.as_ref()) {
@@ -359,32 +361,43 @@ fn gram_slab(n: usize, d: usize) -> usize {
     ((1 << 21) / n.max(1)).clamp(16, d.max(16))
 }
 
-/// The covariance solver: `C = Xcᵀ·Xc / (n − 1)`, one f32 product per block of rows,
-/// accumulated (the bulk of the work, SIMD and parallel). Only the lower triangle is
-/// computed (half the work of a general product) and mirrored afterwards.
+/// The covariance solver: `C = Xcᵀ·Xc / (n − 1)`, then its top `k` eigenpairs. The
+/// covariance is one `f32` product per block of centred rows, accumulated (the bulk of the
+/// work, SIMD and parallel); only the lower triangle is computed (half the work of a
+/// general product) and mirrored afterwards. In the WebAssembly module with `simd128`,
+/// levels (images) take exact integer moments instead ([`level_covariance`]): there, an
+/// integer dot product does twice the work per instruction of an `f32` product, which has
+/// no fused multiply-add; native `f32` products (AVX2, AVX-512) are faster than both.
 fn covariance_axes<V: Feature>(
     x: &Centred<'_, V>,
     k: usize,
     centred: &mut Vec<f32>,
 ) -> Result<Axes> {
     let (n, dk) = (x.n, x.cols());
-    let mut cov = Mat::<f32>::zeros(dk, dk);
-    for (b, rows) in blocks(n, dk).enumerate() {
-        let m = rows.len();
-        x.centre(rows, centred);
-        let xc = MatRef::from_row_major_slice(centred, m, dk);
-        triangular::matmul(
-            cov.as_mut(),
-            BlockStructure::TriangularLower,
-            if b == 0 { Accum::Replace } else { Accum::Add },
-            xc.transpose(),
-            BlockStructure::Rectangular,
-            xc,
-            BlockStructure::Rectangular,
-            (1.0 / (n - 1) as f64) as f32,
-            faer::get_global_parallelism(),
-        );
-    }
+    let exact = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+    let mut cov = match V::levels(x.values).filter(|_| exact) {
+        Some(levels) => level_covariance(levels, x.d, x.kept),
+        None => {
+            let mut cov = Mat::<f32>::zeros(dk, dk);
+            for (b, rows) in blocks(n, dk).enumerate() {
+                let m = rows.len();
+                x.centre(rows, centred);
+                let xc = MatRef::from_row_major_slice(centred, m, dk);
+                triangular::matmul(
+                    cov.as_mut(),
+                    BlockStructure::TriangularLower,
+                    if b == 0 { Accum::Replace } else { Accum::Add },
+                    xc.transpose(),
+                    BlockStructure::Rectangular,
+                    xc,
+                    BlockStructure::Rectangular,
+                    (1.0 / (n - 1) as f64) as f32,
+                    faer::get_global_parallelism(),
+                );
+            }
+            cov
+        }
+    };
     for j in 1..dk {
         for i in 0..j {
             cov[(i, j)] = cov[(j, i)];
@@ -396,6 +409,21 @@ fn covariance_axes<V: Feature>(
         vectors,
         variances,
         total_variance,
+    })
+}
+
+/// The covariance (lower triangle) of the columns `kept` of rows of `d` levels, as the
+/// features `level / 255`, from their exact sums and products
+/// ([`mltrain_moments::Moments`]).
+fn level_covariance(levels: &[u8], d: usize, kept: &[usize]) -> Mat<f32> {
+    let mut moments = mltrain_moments::Moments::new(kept.len());
+    moments.add_rows(levels, d, kept);
+    let scale = 1.0 / 255.0;
+    Mat::<f32>::from_fn(kept.len(), kept.len(), |i, j| {
+        if j > i {
+            return 0.0;
+        }
+        moments.covariance(i, j, scale).unwrap_or(0.0) as f32
     })
 }
 
@@ -1029,6 +1057,65 @@ mod tests {
         for (p, z) in projected[0].as_slice().iter().zip(za.as_slice()) {
             assert_abs_diff_eq!(p, z, epsilon = 1e-3);
         }
+    }
+
+    /// The exact covariance of levels (the WebAssembly module's) is the covariance, and the
+    /// `f32` product's but for its rounding.
+    #[test]
+    fn level_covariance_is_the_covariance() {
+        use crate::image::ImageLevels;
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let (n, d) = (3 * block_rows(29) + 41, 29);
+        let levels: Vec<u8> = (0..n * d)
+            .map(|i| if i % 7 == 0 { 255 } else { rng.random() })
+            .collect();
+        let kept: Vec<usize> = (0..d).filter(|j| j % 4 != 1).collect();
+        let exact = level_covariance(&levels, d, &kept);
+        let grey = ImageLevels::from_vec(n, d, levels.clone()).unwrap();
+        let mut sums = vec![0.0f64; d];
+        for row in levels.chunks_exact(d) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += f64::from(v) / 255.0;
+            }
+        }
+        let mean: Vec<f32> = sums.iter().map(|&s| (s / n as f64) as f32).collect();
+        let centred = Centred {
+            values: grey.values(),
+            d,
+            kept: &kept,
+            mean: &mean,
+            n,
+        };
+        let mut buf = Vec::new();
+        let rounded = covariance_axes(&centred, 2, &mut buf).unwrap();
+        let exact_total: f64 = (0..kept.len()).map(|i| f64::from(exact[(i, i)])).sum();
+        assert!(
+            (exact_total - rounded.total_variance).abs() < 1e-5 * exact_total,
+            "{exact_total} against {}",
+            rounded.total_variance
+        );
+        for i in 0..kept.len() {
+            for j in 0..=i {
+                let (a, b) = (levels_cov(&levels, d, kept[i], kept[j]), exact[(i, j)]);
+                assert!(
+                    (a - f64::from(b)).abs() < 1e-6,
+                    "({i}, {j}): {a} against {b}"
+                );
+            }
+        }
+    }
+
+    /// The sample covariance of columns `i` and `j` of levels scaled to `0..=1`, in `f64`
+    /// the plain way.
+    fn levels_cov(levels: &[u8], d: usize, i: usize, j: usize) -> f64 {
+        let rows: Vec<&[u8]> = levels.chunks_exact(d).collect();
+        let n = rows.len() as f64;
+        let mean = |c: usize| rows.iter().map(|r| f64::from(r[c]) / 255.0).sum::<f64>() / n;
+        let (mi, mj) = (mean(i), mean(j));
+        rows.iter()
+            .map(|r| (f64::from(r[i]) / 255.0 - mi) * (f64::from(r[j]) / 255.0 - mj))
+            .sum::<f64>()
+            / (n - 1.0)
     }
 
     /// Constant columns (an image's blank border) are left out of the eigenproblem: the
