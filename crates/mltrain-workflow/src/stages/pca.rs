@@ -72,7 +72,7 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaIn
     )?;
     let mut keys = vec![input.key_list.clone()];
     keys.extend(keys_of(&list));
-    let objects = objects_of(ctx, &keys, read).await?;
+    let objects = objects_of(ctx, &keys, &list.shards, &list.items, read).await?;
     Ok(Gathered {
         job: input.clone(),
         keys,
