@@ -138,7 +138,7 @@ pub(crate) fn compute(
         env,
         params,
         &dealt.parts,
-        dealt.test.len(),
+        &dealt.test,
         image_size.features(channels),
     )?;
     finish(&input.run_id, dealt, image_size, channels)
@@ -461,24 +461,28 @@ fn plan_memory(
     env: &Env,
     params: &Params,
     parts: &[Vec<Item>],
-    test_images: usize,
+    test: &[Item],
     features: usize,
 ) -> Result<()> {
     use crate::memory;
     let budget = env.limits.memory_budget;
     let at_once = env.limits.concurrent_functions.clamp(1, params.num_pca);
     let k = params.components;
+    // Packed images are fetched whole even from a local directory: their bytes count.
     for (i, part) in parts.iter().enumerate() {
-        memory::check_pca(i, part.len(), features, k, env.fetched, budget, at_once)?;
+        let fetched = env.fetched || part.iter().any(|item| item.at.is_some());
+        memory::check_pca(i, part.len(), features, k, fetched, budget, at_once)?;
     }
-    let needed = memory::validation(test_images, features, k, params.num_pca, env.fetched);
+    let fetched = env.fetched || test.iter().any(|item| item.at.is_some());
+    let needed = memory::validation(test.len(), features, k, params.num_pca, fetched);
     if needed > budget {
         return Err(Error::OverBudget {
             function: "validation".into(),
             needed,
             budget,
             advice: format!(
-                "its {test_images} test images of {features} features and {} bases; resize the images (--resize WxH), test on fewer images, or raise --memory-budget",
+                "its {} test images of {features} features and {} bases; resize the images (--resize WxH), test on fewer images, or raise --memory-budget",
+                test.len(),
                 params.num_pca
             ),
         });

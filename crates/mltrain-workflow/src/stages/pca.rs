@@ -64,7 +64,8 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaIn
         list.items.len(),
         list.image_size.features(list.channels),
         input.params.components,
-        env.fetched,
+        // Packed images are fetched whole even from a local directory.
+        env.fetched || !list.shards.is_empty(),
         env.limits.memory_budget,
         env.limits
             .concurrent_functions
