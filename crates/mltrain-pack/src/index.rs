@@ -403,7 +403,8 @@ mod tests {
     /// written by another tool, or by a bug).
     #[test]
     fn impossible_rows_are_named() {
-        let cases: [(&str, fn(&mut Index)); 5] = [
+        type Damage = fn(&mut Index);
+        let cases: [(&str, Damage); 5] = [
             ("shard 9 out of range", |i| i.images[0].shard = 9),
             ("class 5 out of range", |i| i.images[1].class = 5),
             ("class folder `cat`", |i| {

@@ -47,7 +47,9 @@ pub async fn ranges(store: &Store, root: &str) {
     }
     assert_eq!(store.size(&key).await.expect("size"), body.len() as u64);
     assert!(matches!(
-        store.get_ranges(&format!("{root}/none"), &[0..1]).await,
+        store
+            .get_ranges(&format!("{root}/none"), std::slice::from_ref(&(0..1)))
+            .await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -92,7 +94,10 @@ pub async fn pack_in_place(store: &Store, root: &str) {
         let bytes = by_rel[rel.as_str()];
         let shard = mltrain_pack::shard_key(root, index.shard_of(image));
         let got = store
-            .get_ranges(&shard, &[image.offset..image.offset + image.length])
+            .get_ranges(
+                &shard,
+                std::slice::from_ref(&(image.offset..image.offset + image.length)),
+            )
             .await
             .expect("range");
         assert_eq!(&got[0][..], &bytes[..], "{rel}");
