@@ -352,7 +352,8 @@ pub enum S3Command {
         /// The key prefix to upload to: DIR/a/b.png becomes PREFIX/a/b.png
         #[arg(long, value_name = "PREFIX")]
         s3_path: String,
-        /// Uploads in flight at once
+        /// Uploads in flight at once (with --pack: files read at once, while shards are
+        /// written four at a time)
         #[arg(long, value_name = "N", default_value_t = mltrain_store::DEFAULT_CONCURRENCY)]
         concurrency: usize,
         /// Upload every file, not only images (hidden ones too); symlinks are still followed
