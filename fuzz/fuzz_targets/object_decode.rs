@@ -19,7 +19,6 @@ use libfuzzer_sys::fuzz_target;
 use mltrain_core::Matrix;
 use mltrain_core::ensemble::Ensemble;
 use mltrain_core::forest::{Forest, ForestParams};
-use mltrain_core::format::FORMAT_VERSION;
 use mltrain_core::pca::Pca;
 use mltrain_workflow::objects::{self, KeyList, Model, Rows, Stored};
 
@@ -42,7 +41,7 @@ fn check<T: Stored>(data: &[u8], use_it: fn(&T)) {
     if let Ok(value) = objects::decode::<T>("fuzz", data) {
         use_it(&value);
     }
-    let wrapped = envelope(tag(T::KIND), data);
+    let wrapped = envelope(T::KIND, data);
     if let Ok(value) = objects::decode::<T>("fuzz", &wrapped) {
         use_it(&value);
         // What decodes re-encodes, and the re-encoding decodes.
@@ -66,11 +65,11 @@ fn tag(kind: mltrain_core::format::Kind) -> &'static [u8; 4] {
 }
 
 /// A valid envelope around `payload`: magic, kind, version, length and CRC-32.
-fn envelope(tag: &[u8; 4], payload: &[u8]) -> Vec<u8> {
+fn envelope(kind: mltrain_core::format::Kind, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(24 + payload.len());
     out.extend_from_slice(b"MLTR");
-    out.extend_from_slice(tag);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(tag(kind));
+    out.extend_from_slice(&kind.version().to_le_bytes());
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());

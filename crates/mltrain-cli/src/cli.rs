@@ -341,6 +341,10 @@ pub enum S3Command {
     /// and files of other extensions are skipped; symlinks to files and folders are followed,
     /// except a symlink back to a folder above it (a cycle). The summary says how many were
     /// uploaded, and lists every file skipped and why.
+    ///
+    /// With --pack, the images go into tar shards of about --shard-size under
+    /// PREFIX/.pack/, then one index (PREFIX/.pack/index.json) written last: the packed
+    /// layout, for S3 with many small images. `mltrain run` reads either layout.
     UploadDir {
         /// The local directory to upload
         #[arg(long, value_name = "DIR")]
@@ -348,12 +352,38 @@ pub enum S3Command {
         /// The key prefix to upload to: DIR/a/b.png becomes PREFIX/a/b.png
         #[arg(long, value_name = "PREFIX")]
         s3_path: String,
-        /// Uploads in flight at once
+        /// Uploads in flight at once (with --pack: files read at once, while shards are
+        /// written four at a time)
         #[arg(long, value_name = "N", default_value_t = mltrain_store::DEFAULT_CONCURRENCY)]
         concurrency: usize,
         /// Upload every file, not only images (hidden ones too); symlinks are still followed
-        #[arg(long)]
+        #[arg(long, conflicts_with = "pack")]
         all_files: bool,
+        /// Pack the images into tar shards plus an index instead of one object per image
+        #[arg(long)]
+        pack: bool,
+        /// With --pack: the size a shard closes at, e.g. 16M or 1G; memory holds about five
+        /// shards at once [default: 64M]
+        #[arg(long, value_name = "BYTES", value_parser = parse_size, requires = "pack")]
+        shard_size: Option<u64>,
+    },
+    /// Convert a prefix of per-image objects to the packed layout, in place
+    ///
+    /// Packs the images below PREFIX (as `mltrain run` lists them) into tar shards under
+    /// PREFIX/.pack/ and writes their index last; only then deletes the loose images the
+    /// index holds. Other files stay. Interrupted, it is safe to run again: on a prefix
+    /// already packed it deletes the loose images its index holds byte for byte, and
+    /// refuses (deleting nothing) if any loose image is not in the index as it is.
+    Pack {
+        /// The key prefix to convert
+        #[arg(long, value_name = "PREFIX")]
+        s3_path: String,
+        /// The size a shard closes at, e.g. 64M or 1G; memory holds about five shards at once
+        #[arg(long, value_name = "BYTES", value_parser = parse_size, default_value = "64M")]
+        shard_size: u64,
+        /// Images fetched (and loose images deleted) at once
+        #[arg(long, value_name = "N", default_value_t = mltrain_store::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
     },
     /// Delete every object under a prefix; prints how many were deleted
     ClearDir {

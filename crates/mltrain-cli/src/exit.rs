@@ -56,6 +56,8 @@ fn code(err: &anyhow::Error) -> u8 {
                 | mltrain_store::Error::InvalidKey { .. }
                 | mltrain_store::Error::NotFound { .. }
                 | mltrain_store::Error::NoBucket { .. }
+                | mltrain_store::Error::Pack { .. }
+                | mltrain_store::Error::Repack { .. }
                 | mltrain_store::Error::Io { .. } => 2,
                 _ => 1,
             };

@@ -23,11 +23,15 @@ use crate::error::{Error, Result};
 const MAGIC: &[u8; 4] = b"MLTR";
 const HEADER_LEN: usize = 24;
 
-/// The version of the payload layouts this build writes and reads. Version 3 records the
-/// images' channels in key lists and models, and the run's `skip_invalid` in the parameters
-/// a model records; version 2 stores a forest's trees as byte strings; version 1 stored
-/// them as serde sequences of numbers.
+/// The version of the payload layouts this build writes and reads, but for key lists
+/// ([`KEY_LIST_VERSION`]). Version 3 records the images' channels in key lists and models,
+/// and the run's `skip_invalid` in the parameters a model records; version 2 stores a
+/// forest's trees as byte strings; version 1 stored them as serde sequences of numbers.
 pub const FORMAT_VERSION: u16 = 3;
+
+/// The version of the key-list layout: 4 adds where a packed image's bytes are (shard,
+/// range, checksum). Its own number, so that published models of version 3 stay readable.
+pub const KEY_LIST_VERSION: u16 = 4;
 
 /// What an object holds; the tag is stored in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,14 @@ impl Kind {
             Kind::Rows => b"ROWS",
             Kind::Forest => b"FRST",
             Kind::Model => b"MODL",
+        }
+    }
+
+    /// The payload layout version this build writes and reads for this kind.
+    pub fn version(self) -> u16 {
+        match self {
+            Kind::KeyList => KEY_LIST_VERSION,
+            _ => FORMAT_VERSION,
         }
     }
 
@@ -85,7 +97,7 @@ pub fn encode<T: Serialize>(kind: Kind, value: &T) -> Result<Vec<u8>> {
     debug_assert_eq!(written, len);
     header[..4].copy_from_slice(MAGIC);
     header[4..8].copy_from_slice(kind.tag());
-    header[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[8..10].copy_from_slice(&kind.version().to_le_bytes());
     header[12..20].copy_from_slice(&(len as u64).to_le_bytes());
     header[20..24].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
     Ok(out)
@@ -110,9 +122,10 @@ pub fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T> {
         )));
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != FORMAT_VERSION {
+    if version != kind.version() {
         return Err(fail(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}"
+            "format version {version}, this build reads version {}",
+            kind.version()
         )));
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().unwrap_or_default());
@@ -159,6 +172,12 @@ mod tests {
         let mut future = bytes.clone();
         future[8] = 9;
         check(&future, "format version 9");
+        // Key lists have a version of their own: one of the general version is refused.
+        let mut list = encode(Kind::KeyList, &vec![7u32]).unwrap();
+        assert_eq!(decode::<Vec<u32>>(Kind::KeyList, &list).unwrap(), [7]);
+        list[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let err = decode::<Vec<u32>>(Kind::KeyList, &list).unwrap_err();
+        assert!(err.to_string().contains("format version 3"), "{err}");
         check(b"{\"json\": true, \"padding\": 1234}", "bad magic");
         let err = decode::<Vec<u32>>(Kind::Model, &bytes)
             .unwrap_err()

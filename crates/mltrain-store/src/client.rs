@@ -189,6 +189,28 @@ impl Store {
             .map_err(|e| Error::backend("read", key, e))
     }
 
+    /// Reads byte ranges of the object under `key`, in the order of `ranges`; nearby
+    /// ranges are coalesced into fewer requests (`object_store`'s `get_ranges`).
+    pub async fn get_ranges(
+        &self,
+        key: &str,
+        ranges: &[std::ops::Range<u64>],
+    ) -> Result<Vec<Bytes>> {
+        let path = object_path(key)?;
+        match self.inner.get_ranges(&path, ranges).await {
+            Ok(parts) => Ok(parts),
+            Err(e) => Err(self.backend_error("read", key, e).await),
+        }
+    }
+
+    /// The size in bytes of the object under `key`; [`Error::NotFound`] if there is none.
+    pub async fn size(&self, key: &str) -> Result<u64> {
+        match self.inner.head(&object_path(key)?).await {
+            Ok(meta) => Ok(meta.size),
+            Err(e) => Err(self.backend_error("stat", key, e).await),
+        }
+    }
+
     /// Reads many objects, `concurrency` at a time, returning them in the order of `keys`.
     pub async fn get_many(&self, keys: &[String], concurrency: usize) -> Result<Vec<Bytes>> {
         // Owned futures: a stream of futures borrowing `keys` trips the compiler's
@@ -338,29 +360,11 @@ impl Store {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Upload> {
         self.check_bucket().await?;
-        let walk_dir = dir.to_path_buf();
-        let walked = tokio::task::spawn_blocking(move || folder::walk(&walk_dir))
-            .await
-            .map_err(|e| Error::Io {
-                path: dir.to_path_buf(),
-                source: std::io::Error::other(e.to_string()),
-            })?
-            .map_err(|source| Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        let (files, skipped) = select_files(dir, all_files).await?;
         let mut summary = Upload {
             uploaded: 0,
-            skipped: walked.unfollowed,
+            skipped,
         };
-        let mut files = Vec::with_capacity(walked.files.len());
-        for found in walked.files {
-            match folder::skip_reason(&found.rel) {
-                Some(why) if !all_files => summary.skipped.push((found.rel, why)),
-                _ => files.push(found),
-            }
-        }
-        summary.skipped.sort();
         let total = files.len();
         let prefix = prefix.trim_matches('/');
         let done = std::sync::atomic::AtomicUsize::new(0);
@@ -392,6 +396,36 @@ impl Store {
         summary.uploaded = total;
         Ok(summary)
     }
+}
+
+/// The files below `dir` that an upload takes, sorted by relative path: with `all_files`
+/// every one, otherwise the images ([`folder::skip_reason`]); and those it passes over,
+/// with why, sorted. One rule for the per-image and the packed upload.
+pub(crate) async fn select_files(
+    dir: &Path,
+    all_files: bool,
+) -> Result<(Vec<folder::Found>, Vec<(String, folder::Skip)>)> {
+    let walk_dir = dir.to_path_buf();
+    let walked = tokio::task::spawn_blocking(move || folder::walk(&walk_dir))
+        .await
+        .map_err(|e| Error::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+        .map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    let mut skipped = walked.unfollowed;
+    let mut files = Vec::with_capacity(walked.files.len());
+    for found in walked.files {
+        match folder::skip_reason(&found.rel) {
+            Some(why) if !all_files => skipped.push((found.rel, why)),
+            _ => files.push(found),
+        }
+    }
+    skipped.sort();
+    Ok((files, skipped))
 }
 
 /// What [`Store::upload_dir`] did.

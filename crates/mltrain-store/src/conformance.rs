@@ -19,6 +19,95 @@ pub async fn all(store: &Store, root: &str) {
     large_object(store, &format!("{root}/large")).await;
     many_keys(store, &format!("{root}/many")).await;
     get_many_keeps_order(store, &format!("{root}/get-many")).await;
+    ranges(store, &format!("{root}/ranges")).await;
+    pack_in_place(store, &format!("{root}/pack")).await;
+}
+
+/// Ranged reads return exactly the bytes asked for, in the order asked, near and far
+/// ranges alike (coalesced or not), and the size of an object is its length.
+pub async fn ranges(store: &Store, root: &str) {
+    let key = format!("{root}/blob");
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    store.put(&key, body.clone().into()).await.expect("put");
+    let asked = [
+        2_900_000..2_999_999,
+        0..1,
+        10..5000,
+        5000..5001,
+        1_500_000..1_600_000,
+    ];
+    let got = store.get_ranges(&key, &asked).await.expect("get_ranges");
+    assert_eq!(got.len(), asked.len());
+    for (range, bytes) in asked.iter().zip(&got) {
+        assert_eq!(
+            &bytes[..],
+            &body[range.start as usize..range.end as usize],
+            "{range:?}"
+        );
+    }
+    assert_eq!(store.size(&key).await.expect("size"), body.len() as u64);
+    assert!(matches!(
+        store
+            .get_ranges(&format!("{root}/none"), std::slice::from_ref(&(0..1)))
+            .await,
+        Err(Error::NotFound { .. })
+    ));
+}
+
+/// A per-image prefix packed in place: shards and an index under `.pack/`, the loose images
+/// gone only once the index holds them, every image's range holding its bytes, and the
+/// index checked against the listing of its shards.
+pub async fn pack_in_place(store: &Store, root: &str) {
+    let images: Vec<(String, Vec<u8>)> = (0..30u8)
+        .map(|i| {
+            (
+                format!("c{}/{i:02}.png", i % 3),
+                vec![i; 700 + 97 * i as usize],
+            )
+        })
+        .collect();
+    for (rel, bytes) in &images {
+        store
+            .put(&format!("{root}/{rel}"), bytes.clone().into())
+            .await
+            .expect("put");
+    }
+    store
+        .put(&format!("{root}/README.txt"), Bytes::from_static(b"kept"))
+        .await
+        .expect("put");
+    let packed = store
+        .pack_prefix(root, 8 << 10, 4, &|_, _| {})
+        .await
+        .expect("pack");
+    assert_eq!((packed.images, packed.deleted), (30, 30));
+    assert!(packed.shards > 2, "{packed:?}");
+    let keys = store.keys(root).await.expect("keys");
+    assert_eq!(keys.len(), 1 + 1 + packed.shards, "{keys:?}");
+    assert!(keys.contains(&format!("{root}/README.txt")));
+    let index = store.read_pack(root).await.expect("read").expect("packed");
+    let by_rel: std::collections::HashMap<&str, &Vec<u8>> =
+        images.iter().map(|(rel, b)| (rel.as_str(), b)).collect();
+    assert_eq!(index.images.len(), images.len());
+    for image in &index.images {
+        let rel = &image.key;
+        let bytes = by_rel[rel.as_str()];
+        let shard = mltrain_pack::shard_key(root, index.shard_of(image));
+        let got = store
+            .get_ranges(
+                &shard,
+                std::slice::from_ref(&(image.offset..image.offset + image.length)),
+            )
+            .await
+            .expect("range");
+        assert_eq!(&got[0][..], &bytes[..], "{rel}");
+    }
+    // Run again: already packed, nothing left to delete.
+    let again = store
+        .pack_prefix(root, 8 << 10, 4, &|_, _| {})
+        .await
+        .expect("again");
+    assert!(again.already_packed && again.deleted == 0, "{again:?}");
 }
 
 /// What is written is what is read, byte for byte, including an empty object.

@@ -57,6 +57,31 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A packed prefix's index, or the shards beside it, cannot be used
+    /// ([`mltrain_pack::Error`] names the shard or image).
+    #[error("packed data `{key}`: {source}")]
+    Pack {
+        /// The index's key.
+        key: String,
+        /// What is wrong with it.
+        #[source]
+        source: mltrain_pack::Error,
+    },
+
+    /// `s3 pack` on a prefix already packed, with loose images that its index does not hold
+    /// as they are: deleting them would lose them, so nothing is done.
+    #[error(
+        "`{prefix}` is already packed, and {} loose image(s) below it are not in its index as they are: {}; nothing was changed. Pack a folder holding every image with `s3 upload-dir --pack`, or remove the loose images",
+        .images.len(),
+        .images.join(", ")
+    )]
+    Repack {
+        /// The prefix.
+        prefix: String,
+        /// The loose images' keys.
+        images: Vec<String>,
+    },
+
     /// A local file could not be read.
     #[error("cannot read `{}`", path.display())]
     Io {

@@ -7,7 +7,9 @@
 //! The store adds what the workflow needs on top of `object_store`: errors that name the key
 //! (and a missing bucket as one), sorted listings, prefix deletion and concurrent directory
 //! upload. [`folder`] holds the one rule for which files of a data folder are images, and
-//! walks folders following symlinks without looping.
+//! walks folders following symlinks without looping. The packed layout's I/O (a packed
+//! upload, converting a prefix in place, reading its index) is here too, over the format of
+//! [`mltrain_pack`].
 //!
 //! Without its default `client` feature the crate holds only the error type and the folder
 //! rule: what code that never talks to a store (the WebAssembly guest) shares with the rest.
@@ -34,6 +36,8 @@ pub mod conformance;
 mod error;
 pub mod folder;
 #[cfg(feature = "client")]
+mod packed;
+#[cfg(feature = "client")]
 mod s3;
 #[cfg(feature = "conformance")]
 pub mod test_server;
@@ -41,5 +45,7 @@ pub mod test_server;
 #[cfg(feature = "client")]
 pub use client::*;
 pub use error::{Error, Result};
+#[cfg(feature = "client")]
+pub use packed::{Packed, SHARDS_IN_FLIGHT};
 #[cfg(feature = "client")]
 pub use s3::{ENV_NAMES, S3Settings, SECRET_ENV_NAMES, SettingsError, is_local_host};

@@ -37,6 +37,20 @@ pub enum Error {
         skipped: usize,
     },
 
+    /// A packed image whose bytes are not what its index says: its shard was damaged,
+    /// replaced or deleted since the data was packed.
+    #[error(
+        "packed image `{image}` in shard `{shard}`: {reason}; the packed data is damaged: pack it again (`mltrain s3 upload-dir --pack` or `mltrain s3 pack`)"
+    )]
+    DamagedPack {
+        /// The shard's key.
+        shard: String,
+        /// The image's key, as if it were stored on its own.
+        image: String,
+        /// What does not match.
+        reason: String,
+    },
+
     /// An object directly under the prefix, outside any class folder.
     #[error("`{key}` is not inside a class folder: images must be at {prefix}/<class>/<file>")]
     NotInClassFolder {
@@ -226,6 +240,7 @@ impl Error {
             | Error::UnknownTestClass { .. }
             | Error::OverBudget { .. }
             | Error::Image { .. }
+            | Error::DamagedPack { .. }
             | Error::BadImages { .. } => true,
             Error::Compute { source, .. } => matches!(
                 source,
@@ -237,6 +252,8 @@ impl Error {
                 mltrain_store::Error::InvalidUrl { .. }
                     | mltrain_store::Error::InvalidKey { .. }
                     | mltrain_store::Error::NoBucket { .. }
+                    | mltrain_store::Error::Pack { .. }
+                    | mltrain_store::Error::Repack { .. }
             ),
             Error::Stage { source, .. } => source.is_bad_input(),
             Error::Remote { bad_input, .. } => *bad_input,

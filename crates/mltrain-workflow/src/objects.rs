@@ -17,10 +17,28 @@ use crate::params::Params;
 /// One image and its class (an index into the run's class names).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Item {
-    /// The image's full key in the store, e.g. `data/cat/001.png`.
+    /// The image's full key in the store, e.g. `data/cat/001.png`; for an image of a packed
+    /// prefix, the key it would have on its own, under which it is dealt and named.
     pub key: String,
     /// Its class: an index into the list's [`KeyList::classes`].
     pub label: u32,
+    /// Where its bytes are, for an image of a packed prefix; `None` for an image stored as
+    /// an object of its own.
+    pub at: Option<At>,
+}
+
+/// Where a packed image's bytes are: a range of one shard of its list
+/// ([`KeyList::shards`]), and their CRC-32, checked when they are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct At {
+    /// The shard: an index into the list's [`KeyList::shards`].
+    pub shard: u32,
+    /// Where the image's bytes start in the shard.
+    pub offset: u64,
+    /// How many bytes it has.
+    pub length: u64,
+    /// CRC-32 (IEEE) of its bytes.
+    pub crc32: u32,
 }
 
 /// A list of images for one function: a PCA partition or the test set.
@@ -34,6 +52,9 @@ pub struct KeyList {
     pub channels: Channels,
     /// The images and their labels; a partition's are shuffled with the run's seed.
     pub items: Vec<Item>,
+    /// Keys of the shards its packed images are in (empty when none is): a list names
+    /// each shard once, so a call's list holds everything it needs to read its images.
+    pub shards: Vec<String>,
 }
 
 /// Projected rows and their labels: one forest's training share.

@@ -30,6 +30,9 @@ enum Fault {
     Fatal,
     /// Runs, then flips a byte of the object at this key of the store.
     CorruptAfter(&'static str),
+    /// Runs, then flips a byte inside the first image of the first shard of this packed
+    /// prefix.
+    CorruptShardAfter(&'static str),
     /// Fails as a stage whose code panicked does.
     Panic,
 }
@@ -88,6 +91,15 @@ impl Faulty {
     }
 
     async fn after(&self, name: &str) {
+        if let Some(Fault::CorruptShardAfter(prefix)) = self.faults.get(name) {
+            let store = &self.local.ctx.store;
+            let index = store.pack_index(prefix).await.unwrap().unwrap();
+            let image = &index.images[0];
+            let key = mltrain_pack::shard_key(prefix, index.shard_of(image));
+            let mut bytes = store.get(&key).await.unwrap().to_vec();
+            bytes[image.offset as usize] ^= 0x55;
+            store.put(&key, bytes.into()).await.unwrap();
+        }
         if let Some(Fault::CorruptAfter(key)) = self.faults.get(name) {
             let store = &self.local.ctx.store;
             let key = format!("{}/{key}", layout::RunLayout::new(RUN).dir());
@@ -388,4 +400,40 @@ async fn inputs_over_the_limits_are_refused_not_loaded() {
         "{chain}"
     );
     assert!(models(&store).await.is_empty());
+}
+
+/// A shard damaged after partition read the index: the call that reads the damaged image
+/// fails naming the shard and the image, is not retried (the same bytes would fail again),
+/// and nothing is published.
+#[tokio::test]
+async fn a_corrupted_shard_is_named_and_not_retried() {
+    let store = common::memory();
+    common::put_pictures(&store, "pictures", 20).await;
+    common::pack(&store, "pictures", 32 << 10).await;
+    let index = store.pack_index("pictures").await.unwrap().unwrap();
+    let image = format!("pictures/{}", index.images[0].key);
+    let shard = mltrain_pack::shard_key("pictures", index.shard_of(&index.images[0]));
+    let faulty = Faulty::new(
+        &store,
+        &[("partition", Fault::CorruptShardAfter("pictures"))],
+    );
+    let params = Params {
+        prefix: "pictures".into(),
+        ..params()
+    };
+    let err = driver::run_with(&faulty, &params, RUN, &fast_retries(), &Quiet)
+        .await
+        .unwrap_err();
+    assert!(err.is_bad_input() && !err.is_retryable(), "{err:?}");
+    let chain = error_chain(&err);
+    assert!(
+        chain.contains(&shard) && chain.contains(&image) && chain.contains("checksum mismatch"),
+        "{chain}"
+    );
+    let calls = faulty.calls.lock().unwrap().clone();
+    assert!(calls.values().all(|&n| n == 1), "retried: {calls:?}");
+    assert!(
+        models(&store).await.iter().all(|k| !k.contains(RUN)),
+        "nothing published"
+    );
 }

@@ -38,11 +38,30 @@ impl Progress for RestartAtPca {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_restart_mid_run_is_carried_through_by_retries() {
-    let mut server = S3Server::start();
+    let server = S3Server::start();
+    common::put_digits(&server.store(), "digits", 0..600).await;
+    restart_mid_run(server, "digits").await;
+}
+
+/// The same on a packed prefix: the PCA functions' ranged reads of the shards meet the
+/// dead server, and are retried like any other read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_restart_mid_run_on_a_packed_prefix_is_carried_through() {
+    let server = S3Server::start();
     let store = server.store();
-    common::put_digits(&store, "digits", 0..600).await;
+    common::put_pictures(&store, "pictures", 40).await;
+    let packed = common::pack(&store, "pictures", 64 << 10).await;
+    assert!(packed.shards > 1, "{packed:?}");
+    assert!(store.keys("pictures/disc").await.unwrap().is_empty());
+    restart_mid_run(server, "pictures").await;
+}
+
+/// Runs `prefix` undisturbed, then again with the server restarted as PCA starts: the
+/// second run publishes the same model.
+async fn restart_mid_run(mut server: S3Server, prefix: &str) {
+    let store = server.store();
     let params = Params {
-        prefix: "digits".into(),
+        prefix: prefix.into(),
         num_pca: 2,
         num_rf: 4,
         trees: 20,

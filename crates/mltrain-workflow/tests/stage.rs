@@ -190,6 +190,7 @@ async fn computes_handed_bytes_write_what_their_calls_wrote() {
             stages::Listing {
                 by_class,
                 skipped: Vec::new(),
+                packed: None,
             }
         }
     };
@@ -283,6 +284,7 @@ async fn shell_and_compute_refuse_an_index_past_the_fan_out() {
         image_size: mltrain_core::image::ImageSize::new(2, 2),
         channels: mltrain_core::image::Channels::Grey,
         items: Vec::new(),
+        shards: Vec::new(),
     };
     let mut objects = Fetched::new();
     let list = objects::encode("missing", &list).unwrap();

@@ -285,8 +285,16 @@ fn objects(dir: &Path, digits: &Digits) -> Result {
             .map(|i| Item {
                 key: format!("data/{}/{i}.png", labels[i]),
                 label: labels[i],
+                // One image of a packed prefix, so the corpus covers both kinds of item.
+                at: (i == 2).then_some(mltrain_workflow::objects::At {
+                    shard: 0,
+                    offset: 512,
+                    length: 70,
+                    crc32: 0x1234_5678,
+                }),
             })
             .collect(),
+        shards: vec!["data/.pack/shard-000000.tar".into()],
     };
     let share = Rows {
         features: z.select_rows(&(0..8).collect::<Vec<_>>()),

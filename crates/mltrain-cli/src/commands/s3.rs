@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
-use mltrain_store::Upload;
+use mltrain_store::{Packed, Upload};
 
 use crate::cli::{Global, S3Command};
 use crate::progress::Bars;
@@ -17,7 +17,59 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                 host_path,
                 s3_path,
                 concurrency,
+                pack: true,
+                shard_size,
+                ..
+            } => {
+                let bars = Bars::new(std::io::stderr().is_terminal());
+                let bar = bars.counter("packing", 0);
+                let packed = store
+                    .upload_dir_packed(
+                        &host_path,
+                        &s3_path,
+                        shard_size.unwrap_or(mltrain_pack::DEFAULT_SHARD_SIZE),
+                        concurrency,
+                        &|done, total| {
+                            bar.set_length(total as u64);
+                            bar.set_position(done as u64);
+                        },
+                    )
+                    .await?;
+                bar.finish_and_clear();
+                print_packed(
+                    &mut std::io::stdout().lock(),
+                    &packed,
+                    &format!("from {}", host_path.display()),
+                    s3_path.trim_matches('/'),
+                )?;
+            }
+            S3Command::Pack {
+                s3_path,
+                shard_size,
+                concurrency,
+            } => {
+                let bars = Bars::new(std::io::stderr().is_terminal());
+                let bar = bars.counter("packing", 0);
+                let packed = store
+                    .pack_prefix(&s3_path, shard_size, concurrency, &|done, total| {
+                        bar.set_length(total as u64);
+                        bar.set_position(done as u64);
+                    })
+                    .await?;
+                bar.finish_and_clear();
+                print_packed(
+                    &mut std::io::stdout().lock(),
+                    &packed,
+                    "in place",
+                    s3_path.trim_matches('/'),
+                )?;
+            }
+            S3Command::UploadDir {
+                host_path,
+                s3_path,
+                concurrency,
                 all_files,
+                ..
             } => {
                 let bars = Bars::new(std::io::stderr().is_terminal());
                 let bar = bars.counter("uploading", 0);
@@ -56,6 +108,43 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The summary of a packed upload or conversion: shards, images, bytes, the loose images
+/// deleted, and every file skipped with why.
+fn print_packed(out: &mut impl Write, packed: &Packed, how: &str, to: &str) -> std::io::Result<()> {
+    if packed.already_packed {
+        writeln!(
+            out,
+            "{to} was already packed: {} images in {} shards ({} bytes)",
+            packed.images, packed.shards, packed.bytes
+        )?;
+    } else {
+        writeln!(
+            out,
+            "packed {} images {how} into {} shards ({} bytes) under {to}/{}",
+            packed.images,
+            packed.shards,
+            packed.bytes,
+            mltrain_pack::PACK_DIR
+        )?;
+    }
+    if packed.deleted > 0 {
+        writeln!(
+            out,
+            "deleted {} loose images now held by {}",
+            packed.deleted,
+            mltrain_pack::index_key(to)
+        )?;
+    }
+    if packed.skipped.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "skipped {} files:", packed.skipped.len())?;
+    for (rel, why) in &packed.skipped {
+        writeln!(out, "    {rel}: {}", why.describe())?;
+    }
+    Ok(())
 }
 
 /// The summary of an upload: how many, and every file skipped with why, so that nothing is

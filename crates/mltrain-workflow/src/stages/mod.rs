@@ -17,7 +17,9 @@ use bytes::Bytes;
 #[cfg(feature = "io")]
 use mltrain_store::Store;
 
-pub use partition::{Dealt, Listing, PartitionInput, PartitionJob, PartitionOutput, deal, finish};
+pub use partition::{
+    Dealt, Listing, Packed, PartitionInput, PartitionJob, PartitionOutput, deal, finish,
+};
 pub use pca::{PcaInput, PcaOutput};
 pub use rf::{RfInput, RfOutput};
 pub use validation::{ForestRef, ValidationInput, ValidationOutput};
@@ -170,20 +172,29 @@ pub(crate) async fn commit(ctx: &Ctx, mut writes: Vec<(String, Bytes)>) -> Resul
 /// The objects under `keys`, for a compute: a local directory's reader, which reads each
 /// as the compute asks for it, or every object fetched at once (one that is not in the
 /// store is left out, for the compute to name: a deleted image is a bad image). `read`
-/// holds those the shell has already fetched, which are not fetched again.
+/// holds those the shell has already fetched, which are not fetched again. The `items`
+/// of a packed prefix (those with a location) are read from their `shards` instead, by
+/// [`fetch_packed`], and handed over under their keys.
 pub(crate) async fn objects_of(
     ctx: &Ctx,
     keys: &[String],
+    shards: &[String],
+    items: &[crate::objects::Item],
     read: Fetched,
 ) -> Result<Box<dyn Objects>> {
-    if let Some(reader) = ctx.store.local_reader(keys) {
-        return Ok(Box::new(reader));
+    let packed: Vec<&crate::objects::Item> = items.iter().filter(|i| i.at.is_some()).collect();
+    if packed.is_empty() {
+        if let Some(reader) = ctx.store.local_reader(keys) {
+            return Ok(Box::new(reader));
+        }
     }
     use futures::StreamExt;
+    let in_shards: std::collections::HashSet<&str> =
+        packed.iter().map(|i| i.key.as_str()).collect();
     let store = ctx.store.clone();
     let missing: Vec<String> = keys
         .iter()
-        .filter(|k| !read.objects.contains_key(*k))
+        .filter(|k| !read.objects.contains_key(*k) && !in_shards.contains(k.as_str()))
         .cloned()
         .collect();
     let fetches = missing.into_iter().map(move |key| {
@@ -202,7 +213,119 @@ pub(crate) async fn objects_of(
             Err(e) => return Err(e.into()),
         }
     }
+    fetch_packed(ctx, shards, &packed, &mut fetched).await?;
     Ok(Box::new(fetched))
+}
+
+#[cfg(feature = "io")]
+/// Reads packed images from their shards: one coalesced ranged read per shard
+/// (`get_ranges`), [`Ctx::io_concurrency`] shards at a time. Each image's length and
+/// CRC-32 are checked before it is handed over under its key: a damaged, shortened or
+/// missing shard is [`Error::DamagedPack`] naming it and the image, never used and never
+/// left out as a bad image.
+async fn fetch_packed(
+    ctx: &Ctx,
+    shards: &[String],
+    packed: &[&crate::objects::Item],
+    into: &mut Fetched,
+) -> Result<()> {
+    use crate::objects::At;
+    use futures::StreamExt;
+    let mut by_shard: std::collections::BTreeMap<u32, Vec<(String, At)>> = Default::default();
+    for item in packed {
+        if let Some(at) = item.at {
+            by_shard
+                .entry(at.shard)
+                .or_default()
+                .push((item.key.clone(), at));
+        }
+    }
+    let damaged = |shard: &str, image: &str, reason: String| Error::DamagedPack {
+        shard: shard.to_string(),
+        image: image.to_string(),
+        reason,
+    };
+    let fetches = by_shard.into_iter().map(|(n, images)| {
+        let store = ctx.store.clone();
+        let shard = shards.get(n as usize).cloned();
+        async move {
+            let Some(shard) = shard else {
+                return Err(damaged(
+                    &format!("#{n}"),
+                    &images[0].0,
+                    format!("the key list has {} shards", shards.len()),
+                ));
+            };
+            // An empty image has no range to read; it reaches the decoder as it is.
+            let ranges: Vec<std::ops::Range<u64>> = images
+                .iter()
+                .filter(|(_, at)| at.length > 0)
+                .map(|(_, at)| at.offset..at.offset.saturating_add(at.length))
+                .collect();
+            let parts = match store.get_ranges(&shard, &ranges).await {
+                Ok(parts) => parts,
+                Err(mltrain_store::Error::NotFound { .. }) => {
+                    return Err(damaged(
+                        &shard,
+                        &images[0].0,
+                        "the shard is no longer in the store".into(),
+                    ));
+                }
+                // A range past the end is refused by the store, as a failure like any
+                // other: the shard's size tells a shortened shard from a transient fault.
+                Err(e) => {
+                    let size = store.size(&shard).await.ok();
+                    let past = size.and_then(|size| {
+                        images
+                            .iter()
+                            .find(|(_, at)| at.offset.saturating_add(at.length) > size)
+                            .map(|(key, at)| (key, at.offset.saturating_add(at.length), size))
+                    });
+                    return Err(match past {
+                        Some((key, end, size)) => damaged(
+                            &shard,
+                            key,
+                            format!("it ends at byte {end}, and the shard now has {size} bytes"),
+                        ),
+                        None => e.into(),
+                    });
+                }
+            };
+            let mut parts = parts.into_iter();
+            let mut out = Vec::with_capacity(images.len());
+            for (key, at) in images {
+                let bytes = if at.length == 0 {
+                    bytes::Bytes::new()
+                } else {
+                    parts.next().unwrap_or_default()
+                };
+                if bytes.len() as u64 != at.length {
+                    return Err(damaged(
+                        &shard,
+                        &key,
+                        format!("read {} bytes, the index says {}", bytes.len(), at.length),
+                    ));
+                }
+                let crc = crc32fast::hash(&bytes);
+                if crc != at.crc32 {
+                    return Err(damaged(
+                        &shard,
+                        &key,
+                        format!("checksum mismatch (index {:08x}, read {crc:08x})", at.crc32),
+                    ));
+                }
+                out.push((key, bytes));
+            }
+            Ok(out)
+        }
+    });
+    let mut stream = futures::stream::iter(fetches).buffer_unordered(ctx.io_concurrency.max(1));
+    while let Some(images) = stream.next().await {
+        for (key, bytes) in images? {
+            into.insert(key, bytes);
+        }
+    }
+    Ok(())
 }
 
 /// Fetches and decodes the stored object under `key`, keeping its bytes in `read` so that
@@ -342,7 +465,9 @@ async fn with_bad_test_images(
         return err;
     };
     if let Ok(test) = crate::objects::get::<KeyList>(&ctx.store, &layout.test_list()).await {
-        if let Ok(images) = objects_of(ctx, &keys_of(&test), Fetched::new()).await {
+        let keys = keys_of(&test);
+        let images = objects_of(ctx, &keys, &test.shards, &test.items, Fetched::new());
+        if let Ok(images) = images.await {
             let env = ctx.env();
             let checked =
                 blocking("pca", move || decode_images(&env, &test, &*images, resize)).await;

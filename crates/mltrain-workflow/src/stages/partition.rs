@@ -17,7 +17,7 @@ use crate::layout::RunLayout;
 #[cfg(feature = "io")]
 use crate::layout::valid_run_id;
 use crate::notes::DataNotes;
-use crate::objects::{self, Item, KeyList};
+use crate::objects::{self, At, Item, KeyList};
 use crate::params::{Params, TestSplit};
 #[cfg(feature = "io")]
 use crate::stage::Gathered;
@@ -102,8 +102,10 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PartitionInput) -> Result<Gathered
         test: test?,
     };
     // The compute deals again; dealing here too only picks the sample it will probe.
-    let keys = sample_keys(params, &deal(params, &job.train, job.test.as_ref())?.parts);
-    let objects = objects_of(ctx, &keys, Fetched::new()).await?;
+    let dealt = deal(params, &job.train, job.test.as_ref())?;
+    let sample = sample_items(params, &dealt.parts);
+    let keys: Vec<String> = sample.iter().map(|item| item.key.clone()).collect();
+    let objects = objects_of(ctx, &keys, &dealt.shards, &sample, Fetched::new()).await?;
     Ok(Gathered { job, keys, objects })
 }
 
@@ -136,19 +138,47 @@ pub(crate) fn compute(
         env,
         params,
         &dealt.parts,
-        dealt.test.len(),
+        &dealt.test,
         image_size.features(channels),
     )?;
     finish(&input.run_id, dealt, image_size, channels)
 }
 
-/// What partition lists under a prefix, by the ImageFolder rule.
+/// What partition lists under a prefix, by the ImageFolder rule, or reads from a packed
+/// prefix's index: the same keys either way, so the same data deals the same.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listing {
     /// Class name (first path segment below the prefix) → its image keys, sorted.
     pub by_class: BTreeMap<String, Vec<String>>,
     /// Keys passed over as not images, and why.
     pub skipped: Vec<(String, Skip)>,
+    /// For a packed prefix, where each image's bytes are.
+    #[serde(default)]
+    pub packed: Option<Packed>,
+}
+
+/// Where the images of a packed prefix are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Packed {
+    /// The shards' keys: an [`At::shard`] indexes this list.
+    pub shards: Vec<String>,
+    /// Each image's key (as if it were stored on its own) → where its bytes are.
+    pub at: BTreeMap<String, At>,
+}
+
+impl Listing {
+    /// Where the image under `key` is, if this is a packed prefix's listing.
+    fn at(&self, key: &str) -> Option<At> {
+        self.packed.as_ref().and_then(|p| p.at.get(key).copied())
+    }
+
+    /// The shards of a packed prefix's listing; none otherwise.
+    fn shards(&self) -> Vec<String> {
+        self.packed
+            .as_ref()
+            .map(|p| p.shards.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The data dealt over the PCA functions, before the image size and channels are known.
@@ -158,8 +188,12 @@ pub struct Dealt {
     pub classes: Vec<String>,
     /// The training images of each PCA function, shuffled.
     pub parts: Vec<Vec<Item>>,
+    /// The shards the packed training images are in (empty when none is).
+    pub shards: Vec<String>,
     /// The test images.
     pub test: Vec<Item>,
+    /// The shards the packed test images are in (empty when none is).
+    pub test_shards: Vec<String>,
     /// What the user should know about the classes.
     pub warnings: Vec<String>,
     /// Keys passed over as not images, under either prefix.
@@ -172,6 +206,8 @@ pub struct Dealt {
 pub fn deal(params: &Params, train: &Listing, test: Option<&Listing>) -> Result<Dealt> {
     let mut by_class = train.by_class.clone();
     let mut skipped = train.skipped.clone();
+    // `test` names the test images below; the test prefix's listing keeps this name.
+    let test_listing = test;
     let test_listed = test.map(|listing| {
         skipped.extend(listing.skipped.iter().cloned());
         listing.by_class.clone()
@@ -203,6 +239,7 @@ pub fn deal(params: &Params, train: &Listing, test: Option<&Listing>) -> Result<
                     warnings.push(too_small_to_test(&classes[label], keys.len()));
                 }
                 test.extend(keys.drain(..n_test).map(|key| Item {
+                    at: train.at(&key),
                     key,
                     label: label as u32,
                 }));
@@ -231,7 +268,9 @@ pub fn deal(params: &Params, train: &Listing, test: Option<&Listing>) -> Result<
                         key: keys[0].clone(),
                     });
                 };
+                let listing = test_listing.unwrap_or(train);
                 test.extend(keys.into_iter().map(|key| Item {
+                    at: listing.at(&key),
                     key,
                     label: label as u32,
                 }));
@@ -256,6 +295,7 @@ pub fn deal(params: &Params, train: &Listing, test: Option<&Listing>) -> Result<
     for (label, keys) in by_class.into_values().enumerate() {
         for key in keys {
             parts[next].push(Item {
+                at: train.at(&key),
                 key,
                 label: label as u32,
             });
@@ -275,10 +315,16 @@ pub fn deal(params: &Params, train: &Listing, test: Option<&Listing>) -> Result<
         part.shuffle(&mut rng);
     }
 
+    let test_shards = match &params.test {
+        TestSplit::Prefix(_) => test_listing.map(Listing::shards).unwrap_or_default(),
+        TestSplit::Holdout(_) => train.shards(),
+    };
     Ok(Dealt {
         classes,
         parts,
+        shards: train.shards(),
         test,
+        test_shards,
         warnings,
         skipped,
     })
@@ -296,27 +342,33 @@ pub fn finish(
     let Dealt {
         classes,
         parts,
+        shards,
         test,
+        test_shards,
         warnings,
         skipped,
     } = dealt;
     let layout = RunLayout::new(run_id);
     let train_images = parts.iter().map(Vec::len).sum();
     let test_images = test.len();
-    let key_list = |items| KeyList {
+    let key_list = |items, shards: &[String]| KeyList {
         classes: classes.clone(),
         image_size,
         channels,
         items,
+        shards: shards.to_vec(),
     };
     let mut writes = Vec::new();
     let mut partitions = Vec::new();
     for (i, items) in parts.into_iter().enumerate() {
         let key = layout.partition(i);
-        writes.push(objects::encode(&key, &key_list(items))?);
+        writes.push(objects::encode(&key, &key_list(items, &shards))?);
         partitions.push(key);
     }
-    writes.push(objects::encode(&layout.test_list(), &key_list(test))?);
+    writes.push(objects::encode(
+        &layout.test_list(),
+        &key_list(test, &test_shards),
+    )?);
     let notes = DataNotes {
         skipped: crate::notes::group_skipped(skipped),
         invalid: Vec::new(),
@@ -344,7 +396,7 @@ pub fn finish(
 /// The training images the compute may probe for their size and channels: the first
 /// [`CHANNEL_SAMPLE`] of every partition in turn, so from every class in proportion. None
 /// when `--resize` and `--channels` leave nothing to decide.
-fn sample_keys(params: &Params, parts: &[Vec<Item>]) -> Vec<String> {
+fn sample_items(params: &Params, parts: &[Vec<Item>]) -> Vec<Item> {
     if params.resize.is_some() && params.channels.fixed().is_some() {
         return Vec::new();
     }
@@ -352,7 +404,7 @@ fn sample_keys(params: &Params, parts: &[Vec<Item>]) -> Vec<String> {
     (0..longest)
         .flat_map(|i| parts.iter().filter_map(move |p| p.get(i)))
         .take(CHANNEL_SAMPLE)
-        .map(|item| item.key.clone())
+        .cloned()
         .collect()
 }
 
@@ -369,7 +421,7 @@ fn probe_images(
     let (mut size, mut colour) = (params.resize, false);
     let mut first_error = None;
     let mut decoder = FeatureDecoder::new().max_pixels(env.limits.max_image_pixels);
-    for key in sample_keys(params, parts) {
+    for Item { key, .. } in sample_items(params, parts) {
         // An image of the sample that does not read is passed over: the pca stage names
         // it with every other bad image (or leaves it out with `--skip-invalid`).
         let probed = match objects.get(&key) {
@@ -409,24 +461,28 @@ fn plan_memory(
     env: &Env,
     params: &Params,
     parts: &[Vec<Item>],
-    test_images: usize,
+    test: &[Item],
     features: usize,
 ) -> Result<()> {
     use crate::memory;
     let budget = env.limits.memory_budget;
     let at_once = env.limits.concurrent_functions.clamp(1, params.num_pca);
     let k = params.components;
+    // Packed images are fetched whole even from a local directory: their bytes count.
     for (i, part) in parts.iter().enumerate() {
-        memory::check_pca(i, part.len(), features, k, env.fetched, budget, at_once)?;
+        let fetched = env.fetched || part.iter().any(|item| item.at.is_some());
+        memory::check_pca(i, part.len(), features, k, fetched, budget, at_once)?;
     }
-    let needed = memory::validation(test_images, features, k, params.num_pca, env.fetched);
+    let fetched = env.fetched || test.iter().any(|item| item.at.is_some());
+    let needed = memory::validation(test.len(), features, k, params.num_pca, fetched);
     if needed > budget {
         return Err(Error::OverBudget {
             function: "validation".into(),
             needed,
             budget,
             advice: format!(
-                "its {test_images} test images of {features} features and {} bases; resize the images (--resize WxH), test on fewer images, or raise --memory-budget",
+                "its {} test images of {features} features and {} bases; resize the images (--resize WxH), test on fewer images, or raise --memory-budget",
+                test.len(),
                 params.num_pca
             ),
         });
@@ -439,6 +495,11 @@ fn plan_memory(
 /// image keys, and the keys skipped as not images ([`mltrain_store::folder`]).
 async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<Listing> {
     let prefix = prefix.trim_matches('/');
+    // A packed prefix is read from its index alone, checked against one listing of its
+    // shards: a missing, extra or short shard stops the run here, before any training.
+    if let Some(index) = ctx.store.read_pack(prefix).await? {
+        return listing_of_pack(ctx, prefix, &index);
+    }
     let listed = ctx.store.keys(prefix).await?;
     if listed.len() > ctx.limits.max_images {
         return Err(Error::TooManyImages {
@@ -479,7 +540,58 @@ async fn list_classes(ctx: &Ctx, prefix: &str) -> Result<Listing> {
             skipped: skipped.len(),
         });
     }
-    Ok(Listing { by_class, skipped })
+    Ok(Listing {
+        by_class,
+        skipped,
+        packed: None,
+    })
+}
+
+#[cfg(feature = "io")]
+/// The listing of a packed prefix from its index: the keys its images would have on their
+/// own, so that dealing, shuffling and the model are those of the per-image layout.
+fn listing_of_pack(ctx: &Ctx, prefix: &str, index: &mltrain_pack::Index) -> Result<Listing> {
+    if index.images.len() > ctx.limits.max_images {
+        return Err(Error::TooManyImages {
+            prefix: prefix.to_string(),
+            count: index.images.len(),
+            limit: ctx.limits.max_images,
+        });
+    }
+    if index.images.is_empty() {
+        return Err(Error::EmptyPrefix {
+            prefix: prefix.to_string(),
+            store: ctx.store.url().to_string(),
+        });
+    }
+    let mut by_class: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut at = BTreeMap::new();
+    for image in &index.images {
+        let key = mltrain_pack::image_key(prefix, &image.key);
+        by_class
+            .entry(index.class_of(image).to_string())
+            .or_default()
+            .push(key.clone());
+        at.insert(
+            key,
+            At {
+                shard: image.shard,
+                offset: image.offset,
+                length: image.length,
+                crc32: image.crc32,
+            },
+        );
+    }
+    let shards = index
+        .shards
+        .iter()
+        .map(|s| mltrain_pack::shard_key(prefix, &s.name))
+        .collect();
+    Ok(Listing {
+        by_class,
+        skipped: Vec::new(),
+        packed: Some(Packed { shards, at }),
+    })
 }
 
 /// The warning for a class too small to hold any image out for testing.

@@ -64,7 +64,8 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaIn
         list.items.len(),
         list.image_size.features(list.channels),
         input.params.components,
-        env.fetched,
+        // Packed images are fetched whole even from a local directory.
+        env.fetched || !list.shards.is_empty(),
         env.limits.memory_budget,
         env.limits
             .concurrent_functions
@@ -72,7 +73,7 @@ pub(crate) async fn gather(ctx: &Ctx, input: &PcaInput) -> Result<Gathered<PcaIn
     )?;
     let mut keys = vec![input.key_list.clone()];
     keys.extend(keys_of(&list));
-    let objects = objects_of(ctx, &keys, read).await?;
+    let objects = objects_of(ctx, &keys, &list.shards, &list.items, read).await?;
     Ok(Gathered {
         job: input.clone(),
         keys,

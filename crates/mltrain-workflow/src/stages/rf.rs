@@ -47,7 +47,7 @@ pub struct RfOutput {
 pub(crate) async fn gather(ctx: &Ctx, input: &RfInput) -> Result<Gathered<RfInput>> {
     input.check()?;
     let keys = vec![input.share.clone()];
-    let objects = objects_of(ctx, &keys, Fetched::new()).await?;
+    let objects = objects_of(ctx, &keys, &[], &[], Fetched::new()).await?;
     Ok(Gathered {
         job: input.clone(),
         keys,

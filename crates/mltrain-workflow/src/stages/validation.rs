@@ -85,7 +85,7 @@ pub(crate) async fn gather(
     keys.extend(note_keys(&layout, &input.params));
     keys.extend(call_names(input).iter().map(|name| layout.record(name)));
     keys.extend(keys_of(&list));
-    let objects = objects_of(ctx, &keys, read).await?;
+    let objects = objects_of(ctx, &keys, &list.shards, &list.items, read).await?;
     let mut job = input.clone();
     // The compute adds its own time to the call's.
     job.stages.validation = start.elapsed().as_secs_f64();
