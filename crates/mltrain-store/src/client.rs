@@ -10,6 +10,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 
+use crate::counting::{Counters, CountingStore, StoreStats};
 use crate::error::{Error, Result};
 use crate::folder;
 use crate::s3::S3Settings;
@@ -36,6 +37,8 @@ pub struct Store {
     /// The bucket and endpoint of an `s3://` store, to tell a missing bucket from a missing
     /// object.
     bucket: Option<Arc<(String, String)>>,
+    /// What has been asked of the store, by this handle and its clones ([`Store::stats`]).
+    counters: Arc<Counters>,
 }
 
 impl Store {
@@ -86,22 +89,31 @@ impl Store {
                 )));
             }
         };
+        let counters = Arc::new(Counters::default());
         Ok(Self {
-            inner,
+            inner: Arc::new(CountingStore::new(inner, Arc::clone(&counters))),
             url: url.to_string(),
             local_root,
             bucket,
+            counters,
         })
     }
 
     /// Wraps any `object_store` implementation (used by tests to inject faults).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
+        let counters = Arc::new(Counters::default());
         Self {
-            inner,
+            inner: Arc::new(CountingStore::new(inner, Arc::clone(&counters))),
             url: url.into(),
             local_root: None,
             bucket: None,
+            counters,
         }
+    }
+
+    /// The requests this store and its clones have made so far, and the bytes they moved.
+    pub fn stats(&self) -> StoreStats {
+        self.counters.snapshot()
     }
 
     /// Names the bucket and endpoint of an S3 store built with [`Store::from_object_store`],
@@ -218,6 +230,7 @@ impl Store {
         let root = self.local_root.as_ref()?;
         keys.iter().all(|k| plain_key(k)).then(|| LocalReader {
             root: Arc::clone(root),
+            counters: Arc::clone(&self.counters),
         })
     }
 
@@ -287,6 +300,7 @@ impl Store {
                         source: std::io::Error::other(e.to_string()),
                     })??;
                 if let Some(mut keys) = listed {
+                    self.counters.listing(keys.len() as u64);
                     keys.sort_unstable();
                     return Ok(keys);
                 }
@@ -503,6 +517,7 @@ fn list_local_into(
 #[derive(Debug, Clone)]
 pub struct LocalReader {
     root: Arc<std::path::PathBuf>,
+    counters: Arc<Counters>,
 }
 
 impl LocalReader {
@@ -510,7 +525,10 @@ impl LocalReader {
     pub fn read(&self, key: &str) -> Result<Bytes> {
         let path = self.root.join(key);
         match std::fs::read(&path) {
-            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Ok(bytes) => {
+                self.counters.read(bytes.len() as u64);
+                Ok(Bytes::from(bytes))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
                 key: key.to_string(),
             }),
