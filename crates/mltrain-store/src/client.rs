@@ -269,20 +269,37 @@ impl Store {
     /// `a/bc`), sorted by key.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let prefix_path = prefix_path(prefix)?;
-        let listed: std::result::Result<Vec<ObjectInfo>, _> = self
-            .inner
-            .list(prefix_path.as_ref())
-            .map_ok(|meta| ObjectInfo {
-                key: meta.location.to_string(),
-                size: meta.size,
-            })
-            .try_collect()
-            .await;
+        // A local directory has no round trips to save.
+        let listed = match self.local_root {
+            Some(_) => list_flat(&self.inner, prefix_path).await,
+            None => self.list_by_folder(prefix_path).await,
+        };
         let mut out = match listed {
             Ok(out) => out,
             Err(e) => return Err(self.backend_error("list", prefix, e).await),
         };
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Everything below `prefix`, each folder right below it listed at the same time. A
+    /// listing returns at most 1,000 keys a page (S3), and each page is a round trip after
+    /// the last: 100,000 images in ten class folders are 100 round trips in a row listed
+    /// at once, and 1 + 10 listed by folder.
+    async fn list_by_folder(
+        &self,
+        prefix: Option<ObjectPath>,
+    ) -> object_store::Result<Vec<ObjectInfo>> {
+        let top = self.inner.list_with_delimiter(prefix.as_ref()).await?;
+        let mut out: Vec<ObjectInfo> = top.objects.into_iter().map(ObjectInfo::from).collect();
+        let folders = top.common_prefixes.into_iter().map(|folder| {
+            let inner = Arc::clone(&self.inner);
+            async move { list_flat(&inner, Some(folder)).await }
+        });
+        let mut listed = futures::stream::iter(folders).buffer_unordered(DEFAULT_CONCURRENCY);
+        while let Some(folder) = listed.next().await {
+            out.extend(folder?);
+        }
         Ok(out)
     }
 
@@ -406,6 +423,27 @@ impl Store {
         summary.uploaded = total;
         Ok(summary)
     }
+}
+
+impl From<object_store::ObjectMeta> for ObjectInfo {
+    fn from(meta: object_store::ObjectMeta) -> Self {
+        Self {
+            key: meta.location.to_string(),
+            size: meta.size,
+        }
+    }
+}
+
+/// Everything below `prefix` in one listing, page after page.
+async fn list_flat(
+    store: &Arc<dyn ObjectStore>,
+    prefix: Option<ObjectPath>,
+) -> object_store::Result<Vec<ObjectInfo>> {
+    store
+        .list(prefix.as_ref())
+        .map_ok(ObjectInfo::from)
+        .try_collect()
+        .await
 }
 
 /// What [`Store::upload_dir`] did.

@@ -394,6 +394,20 @@ mod tests {
         assert!(stats.to_string().starts_with("11 requests (4 GET, 2 PUT"));
     }
 
+    /// A listing of a store that is not a local directory lists the folders right below
+    /// its prefix each on its own, at once: one listing more, and pages in parallel.
+    #[tokio::test]
+    async fn a_remote_listing_lists_each_folder() {
+        let store = Store::from_url("memory://").unwrap();
+        for key in ["p/top", "p/a/1", "p/a/2", "p/b/c/3", "p/d/4", "q/5"] {
+            store.put(key, Bytes::from_static(b"x")).await.unwrap();
+        }
+        let keys = store.keys("p").await.unwrap();
+        assert_eq!(keys, ["p/a/1", "p/a/2", "p/b/c/3", "p/d/4", "p/top"]);
+        let stats = store.stats();
+        assert_eq!((stats.list, stats.listed), (1 + 3, 5));
+    }
+
     /// A `file://` store's direct listings and reads, which bypass `object_store`, are
     /// counted as the requests they stand for.
     #[tokio::test]
