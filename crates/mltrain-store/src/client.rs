@@ -15,8 +15,10 @@ use crate::error::{Error, Result};
 use crate::folder;
 use crate::s3::S3Settings;
 
-/// How many requests directory upload and bulk reads keep in flight by default.
-pub const DEFAULT_CONCURRENCY: usize = 32;
+/// How many requests directory upload and bulk reads keep in flight by default. Enough to
+/// cover a real network's round trip: at 50 ms a round trip, 32 requests in flight cap a
+/// reader at 640 objects a second, 128 at 2,560 (see BENCHMARKS.md, issue 16).
+pub const DEFAULT_CONCURRENCY: usize = 128;
 
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
