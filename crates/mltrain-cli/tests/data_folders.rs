@@ -71,6 +71,10 @@ fn upload_dir_follows_symlinks_and_says_what_it_skipped() {
         .assert()
         .success()
         .stdout(contains(format!("uploaded {images} images from")))
+        // One write per image, nothing read: what the store was asked, on one line.
+        .stdout(contains(format!(
+            "store: {images} requests (0 GET, {images} PUT, 0 LIST"
+        )))
         .stdout(contains("skipped 8 files:"))
         .stdout(contains(".DS_Store: hidden"))
         .stdout(contains("3/.DS_Store: hidden"))
@@ -95,6 +99,14 @@ fn upload_dir_follows_symlinks_and_says_what_it_skipped() {
         .success();
     let report = report_of(&out);
     assert_eq!(report["classes"].as_array().unwrap().len(), 10, "{report}");
+    // Every image is listed and read at least once, and the run writes its outputs.
+    let stats = &report["store_stats"];
+    assert!(
+        stats["listed"].as_u64().unwrap() >= images as u64,
+        "{stats}"
+    );
+    assert!(stats["get"].as_u64().unwrap() >= images as u64, "{stats}");
+    assert!(stats["put"].as_u64().unwrap() > 0, "{stats}");
 
     // --all-files takes every file, still following symlinks but not the cycle.
     env.cmd()

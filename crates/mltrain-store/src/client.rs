@@ -10,12 +10,15 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 
+use crate::counting::{Counters, CountingStore, StoreStats};
 use crate::error::{Error, Result};
 use crate::folder;
 use crate::s3::S3Settings;
 
-/// How many requests directory upload and bulk reads keep in flight by default.
-pub const DEFAULT_CONCURRENCY: usize = 32;
+/// How many requests directory upload and bulk reads keep in flight by default. Enough to
+/// cover a real network's round trip: at 50 ms a round trip, 32 requests in flight cap a
+/// reader at 640 objects a second, 128 at 2,560 (see BENCHMARKS.md, issue 16).
+pub const DEFAULT_CONCURRENCY: usize = 128;
 
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct Store {
     /// The bucket and endpoint of an `s3://` store, to tell a missing bucket from a missing
     /// object.
     bucket: Option<Arc<(String, String)>>,
+    /// What has been asked of the store, by this handle and its clones ([`Store::stats`]).
+    counters: Arc<Counters>,
 }
 
 impl Store {
@@ -86,22 +91,31 @@ impl Store {
                 )));
             }
         };
+        let counters = Arc::new(Counters::default());
         Ok(Self {
-            inner,
+            inner: Arc::new(CountingStore::new(inner, Arc::clone(&counters))),
             url: url.to_string(),
             local_root,
             bucket,
+            counters,
         })
     }
 
     /// Wraps any `object_store` implementation (used by tests to inject faults).
     pub fn from_object_store(inner: Arc<dyn ObjectStore>, url: impl Into<String>) -> Self {
+        let counters = Arc::new(Counters::default());
         Self {
-            inner,
+            inner: Arc::new(CountingStore::new(inner, Arc::clone(&counters))),
             url: url.into(),
             local_root: None,
             bucket: None,
+            counters,
         }
+    }
+
+    /// The requests this store and its clones have made so far, and the bytes they moved.
+    pub fn stats(&self) -> StoreStats {
+        self.counters.snapshot()
     }
 
     /// Names the bucket and endpoint of an S3 store built with [`Store::from_object_store`],
@@ -240,6 +254,7 @@ impl Store {
         let root = self.local_root.as_ref()?;
         keys.iter().all(|k| plain_key(k)).then(|| LocalReader {
             root: Arc::clone(root),
+            counters: Arc::clone(&self.counters),
         })
     }
 
@@ -278,20 +293,37 @@ impl Store {
     /// `a/bc`), sorted by key.
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
         let prefix_path = prefix_path(prefix)?;
-        let listed: std::result::Result<Vec<ObjectInfo>, _> = self
-            .inner
-            .list(prefix_path.as_ref())
-            .map_ok(|meta| ObjectInfo {
-                key: meta.location.to_string(),
-                size: meta.size,
-            })
-            .try_collect()
-            .await;
+        // A local directory has no round trips to save.
+        let listed = match self.local_root {
+            Some(_) => list_flat(&self.inner, prefix_path).await,
+            None => self.list_by_folder(prefix_path).await,
+        };
         let mut out = match listed {
             Ok(out) => out,
             Err(e) => return Err(self.backend_error("list", prefix, e).await),
         };
         out.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Everything below `prefix`, each folder right below it listed at the same time. A
+    /// listing returns at most 1,000 keys a page (S3), and each page is a round trip after
+    /// the last: 100,000 images in ten class folders are 100 round trips in a row listed
+    /// at once, and 1 + 10 listed by folder.
+    async fn list_by_folder(
+        &self,
+        prefix: Option<ObjectPath>,
+    ) -> object_store::Result<Vec<ObjectInfo>> {
+        let top = self.inner.list_with_delimiter(prefix.as_ref()).await?;
+        let mut out: Vec<ObjectInfo> = top.objects.into_iter().map(ObjectInfo::from).collect();
+        let folders = top.common_prefixes.into_iter().map(|folder| {
+            let inner = Arc::clone(&self.inner);
+            async move { list_flat(&inner, Some(folder)).await }
+        });
+        let mut listed = futures::stream::iter(folders).buffer_unordered(DEFAULT_CONCURRENCY);
+        while let Some(folder) = listed.next().await {
+            out.extend(folder?);
+        }
         Ok(out)
     }
 
@@ -309,6 +341,7 @@ impl Store {
                         source: std::io::Error::other(e.to_string()),
                     })??;
                 if let Some(mut keys) = listed {
+                    self.counters.listing(keys.len() as u64);
                     keys.sort_unstable();
                     return Ok(keys);
                 }
@@ -428,6 +461,27 @@ pub(crate) async fn select_files(
     Ok((files, skipped))
 }
 
+impl From<object_store::ObjectMeta> for ObjectInfo {
+    fn from(meta: object_store::ObjectMeta) -> Self {
+        Self {
+            key: meta.location.to_string(),
+            size: meta.size,
+        }
+    }
+}
+
+/// Everything below `prefix` in one listing, page after page.
+async fn list_flat(
+    store: &Arc<dyn ObjectStore>,
+    prefix: Option<ObjectPath>,
+) -> object_store::Result<Vec<ObjectInfo>> {
+    store
+        .list(prefix.as_ref())
+        .map_ok(ObjectInfo::from)
+        .try_collect()
+        .await
+}
+
 /// What [`Store::upload_dir`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upload {
@@ -537,6 +591,7 @@ fn list_local_into(
 #[derive(Debug, Clone)]
 pub struct LocalReader {
     root: Arc<std::path::PathBuf>,
+    counters: Arc<Counters>,
 }
 
 impl LocalReader {
@@ -544,7 +599,10 @@ impl LocalReader {
     pub fn read(&self, key: &str) -> Result<Bytes> {
         let path = self.root.join(key);
         match std::fs::read(&path) {
-            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Ok(bytes) => {
+                self.counters.read(bytes.len() as u64);
+                Ok(Bytes::from(bytes))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::NotFound {
                 key: key.to_string(),
             }),

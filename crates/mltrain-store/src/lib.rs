@@ -6,10 +6,11 @@
 //! environment, and `s3://` alone uses `$S3_BUCKET`). Keys are `/`-separated strings such as `ml-training/mnist-images-2k/3/00042.png`.
 //! The store adds what the workflow needs on top of `object_store`: errors that name the key
 //! (and a missing bucket as one), sorted listings, prefix deletion and concurrent directory
-//! upload. [`folder`] holds the one rule for which files of a data folder are images, and
-//! walks folders following symlinks without looping. The packed layout's I/O (a packed
-//! upload, converting a prefix in place, reading its index) is here too, over the format of
-//! [`mltrain_pack`].
+//! upload. [`Store::stats`] says what a store and its clones have asked of the backend so
+//! far ([`StoreStats`]: requests by kind, bytes moved). [`folder`] holds the one rule for
+//! which files of a data folder are images, and walks folders following symlinks without
+//! looping. The packed layout's I/O (a packed upload, converting a prefix in place,
+//! reading its index) is here too, over the format of [`mltrain_pack`].
 //!
 //! Without its default `client` feature the crate holds only the error type and the folder
 //! rule: what code that never talks to a store (the WebAssembly guest) shares with the rest.
@@ -33,6 +34,8 @@
 mod client;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "client")]
+mod counting;
 mod error;
 pub mod folder;
 #[cfg(feature = "client")]
@@ -44,6 +47,8 @@ pub mod test_server;
 
 #[cfg(feature = "client")]
 pub use client::*;
+#[cfg(feature = "client")]
+pub use counting::StoreStats;
 pub use error::{Error, Result};
 #[cfg(feature = "client")]
 pub use packed::{Packed, SHARDS_IN_FLIGHT};

@@ -130,7 +130,7 @@ pub fn backend(
     concurrency: usize,
     memory_budget: Option<u64>,
 ) -> Result<Backend> {
-    let ctx = stage_ctx(store, concurrency, memory_budget);
+    let ctx = stage_ctx(store, concurrency, memory_budget)?;
     if kind == BackendKind::Wasm {
         return Err(BadInput(
             "--backend wasm runs the stages of `mltrain run` only; a served driver uses local or http".into(),
@@ -179,13 +179,34 @@ pub fn backend(
 }
 
 /// The context the stages run with in this process.
-fn stage_ctx(store: &Store, concurrency: usize, memory_budget: Option<u64>) -> Ctx {
+fn stage_ctx(store: &Store, concurrency: usize, memory_budget: Option<u64>) -> Result<Ctx> {
     let mut ctx = Ctx::new(store.clone());
     if let Some(budget) = memory_budget {
         ctx.limits.memory_budget = budget;
     }
     ctx.limits.concurrent_functions = concurrency.max(1);
-    ctx
+    if let Some(n) = io_concurrency(std::env::var(IO_CONCURRENCY_ENV).ok().as_deref())? {
+        ctx.io_concurrency = n;
+    }
+    Ok(ctx)
+}
+
+/// The environment variable that sets how many store requests a stage call keeps in flight
+/// when it reads many objects: a far store needs more to cover its round trip.
+pub const IO_CONCURRENCY_ENV: &str = "MLTRAIN_IO_CONCURRENCY";
+
+/// The value of [`IO_CONCURRENCY_ENV`]: `None` when unset or empty, else a positive count.
+fn io_concurrency(value: Option<&str>) -> Result<Option<usize>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(BadInput(format!(
+                "{IO_CONCURRENCY_ENV}=`{v}` is not a positive number of requests"
+            ))
+            .into()),
+        },
+    }
 }
 
 /// Where `mltrain run` sends its calls: in this process or over HTTP ([`Backend`]), or each
@@ -240,7 +261,10 @@ pub fn run_backend(args: &RunArgs, store: &Store) -> Result<RunBackend> {
         )
         .into());
     }
-    wasm_backend(args, stage_ctx(store, args.concurrency, args.memory_budget))
+    wasm_backend(
+        args,
+        stage_ctx(store, args.concurrency, args.memory_budget)?,
+    )
 }
 
 #[cfg(feature = "wasm")]
@@ -292,4 +316,22 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing test should fail loudly, where it fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_concurrency_is_a_positive_count_or_unset() {
+        assert_eq!(io_concurrency(None).unwrap(), None);
+        assert_eq!(io_concurrency(Some(" ")).unwrap(), None);
+        assert_eq!(io_concurrency(Some("128")).unwrap(), Some(128));
+        for bad in ["0", "-3", "many"] {
+            let err = io_concurrency(Some(bad)).unwrap_err();
+            assert!(err.is::<BadInput>(), "{bad}: {err}");
+            assert!(err.to_string().contains(IO_CONCURRENCY_ENV), "{err}");
+        }
+    }
 }

@@ -113,7 +113,11 @@ pub fn run(global: &Global, args: RunArgs) -> Result<()> {
 
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&report)?)?;
+        // The report as validation wrote it, and what this process asked of the store (with
+        // the in-process backend, every stage's requests).
+        let mut json = serde_json::to_value(&report)?;
+        json["store_stats"] = serde_json::to_value(store.stats())?;
+        writeln!(out, "{json}")?;
     } else {
         print_summary(&mut out, &report, store.url())?;
     }

@@ -94,6 +94,7 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                     &host_path.display().to_string(),
                     s3_path.trim_matches('/'),
                 )?;
+                println!("store: {}", store.stats());
             }
             S3Command::ClearDir { prefix } => {
                 let n = store.delete_prefix(&prefix).await?;

@@ -33,7 +33,8 @@ use crate::objects::KeyList;
 pub struct Ctx {
     /// Where the data is read from and every object of the run written to.
     pub store: Store,
-    /// Store requests a stage keeps in flight when it fetches many objects (images).
+    /// Store requests a stage keeps in flight when it fetches many objects (images); the
+    /// CLI takes it from `MLTRAIN_IO_CONCURRENCY`.
     pub io_concurrency: usize,
     /// What the stages refuse or plan against, see [`Limits`].
     pub limits: Limits,
