@@ -42,6 +42,7 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                     &format!("from {}", host_path.display()),
                     s3_path.trim_matches('/'),
                 )?;
+                println!("store: {}", store.stats());
             }
             S3Command::Pack {
                 s3_path,
@@ -63,6 +64,7 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                     "in place",
                     s3_path.trim_matches('/'),
                 )?;
+                println!("store: {}", store.stats());
             }
             S3Command::UploadDir {
                 host_path,
