@@ -140,14 +140,7 @@ fn print_packed(out: &mut impl Write, packed: &Packed, how: &str, to: &str) -> s
             mltrain_pack::index_key(to)
         )?;
     }
-    if packed.skipped.is_empty() {
-        return Ok(());
-    }
-    writeln!(out, "skipped {} files:", packed.skipped.len())?;
-    for (rel, why) in &packed.skipped {
-        writeln!(out, "    {rel}: {}", why.describe())?;
-    }
-    Ok(())
+    print_skipped(out, &packed.skipped)
 }
 
 /// The summary of an upload: how many, and every file skipped with why, so that nothing is
@@ -164,11 +157,19 @@ fn print_upload(
         "uploaded {} {what} from {from} to {to}",
         upload.uploaded
     )?;
-    if upload.skipped.is_empty() {
+    print_skipped(out, &upload.skipped)
+}
+
+/// Every file an upload passed over, with why: nothing is lost without a word.
+fn print_skipped(
+    out: &mut impl Write,
+    skipped: &[(String, mltrain_store::folder::Skip)],
+) -> std::io::Result<()> {
+    if skipped.is_empty() {
         return Ok(());
     }
-    writeln!(out, "skipped {} files:", upload.skipped.len())?;
-    for (rel, why) in &upload.skipped {
+    writeln!(out, "skipped {} files:", skipped.len())?;
+    for (rel, why) in skipped {
         writeln!(out, "    {rel}: {}", why.describe())?;
     }
     Ok(())
