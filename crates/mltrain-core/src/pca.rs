@@ -73,6 +73,10 @@ const GRAM_MAX_ROWS: usize = 2048;
 /// images have. Together they fix the number of passes over the data: `2 · (q + 1)`.
 const OVERSAMPLING: usize = 10;
 const POWER_ITERATIONS: usize = 4;
+/// Whether the covariance of levels comes from exact integer moments
+/// ([`level_covariance`]): in the WebAssembly module with `simd128` only (see
+/// [`covariance_axes`]).
+const EXACT_LEVEL_MOMENTS: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
 /// Restarts the partial eigensolver may take before the full decomposition takes over.
 const MAX_RESTARTS: usize = 100;
 /// A component whose variance is below this share of the total is noise of the arithmetic,
@@ -147,8 +151,11 @@ impl PcaParams {
         // eigenvectors and workspace) beside it.
         let square = |s: u64| s * s * 4 + 3 * s * s * 8;
         let work = match solver {
-            // With the exact moments of levels (WebAssembly) beside it.
-            Solver::Covariance => square(d64) + mltrain_moments::Moments::bytes(d),
+            // With the exact moments of levels beside it where they are summed.
+            Solver::Covariance if EXACT_LEVEL_MOMENTS => {
+                square(d64) + mltrain_moments::Moments::bytes(d)
+            }
+            Solver::Covariance => square(d64),
             Solver::Gram => {
                 square(n64) + n64 * (gram_slab(n, d) as u64) * 4 + 2 * n64 * k * 8 + d64 * k * 4
             }
@@ -374,8 +381,7 @@ fn covariance_axes<V: Feature>(
     centred: &mut Vec<f32>,
 ) -> Result<Axes> {
     let (n, dk) = (x.n, x.cols());
-    let exact = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
-    let mut cov = match V::levels(x.values).filter(|_| exact) {
+    let mut cov = match V::levels(x.values).filter(|_| EXACT_LEVEL_MOMENTS) {
         Some(levels) => level_covariance(levels, x.d, x.kept),
         None => {
             let mut cov = Mat::<f32>::zeros(dk, dk);
