@@ -225,6 +225,16 @@ impl Store {
         }
     }
 
+    /// The size in bytes of the object under `key` and its entity tag, when the store gives
+    /// one: what tells one version of an object from another without reading it.
+    /// [`Error::NotFound`] if there is none.
+    pub async fn version(&self, key: &str) -> Result<(u64, Option<String>)> {
+        match self.inner.head(&object_path(key)?).await {
+            Ok(meta) => Ok((meta.size, meta.e_tag)),
+            Err(e) => Err(self.backend_error("stat", key, e).await),
+        }
+    }
+
     /// Reads many objects, `concurrency` at a time, returning them in the order of `keys`.
     pub async fn get_many(&self, keys: &[String], concurrency: usize) -> Result<Vec<Bytes>> {
         // Owned futures: a stream of futures borrowing `keys` trips the compiler's

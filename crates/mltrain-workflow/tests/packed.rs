@@ -80,6 +80,32 @@ async fn packed_and_per_image_prefixes_train_the_same_model_on_s3() {
     same_model(&server.store()).await;
 }
 
+/// The calls of a run in one process (partition's probes, each PCA function, validation's
+/// held-out images) read each shard once between them, not once each: a packed run reads
+/// no more than a per-image run of the same pictures plus the shards' bytes once.
+#[tokio::test]
+async fn a_run_reads_each_shard_once() {
+    let store = memory();
+    both_layouts(&store).await;
+    let shards: u64 = index_of(&store, "packed")
+        .await
+        .shards
+        .iter()
+        .map(|s| s.size)
+        .sum();
+    let read = |before: mltrain_store::StoreStats| store.stats().bytes_read - before.bytes_read;
+    let before = store.stats();
+    run(&store, &params("loose"), "loose").await.unwrap();
+    let loose = read(before);
+    let before = store.stats();
+    run(&store, &params("packed"), "packed").await.unwrap();
+    let packed = read(before);
+    assert!(
+        packed < loose + shards,
+        "the packed run read {packed} bytes, the per-image one {loose}, the shards are {shards}"
+    );
+}
+
 /// A packed test prefix, and a per-image one beside packed training data.
 #[tokio::test]
 async fn packed_test_prefixes_are_read_too() {

@@ -9,6 +9,8 @@
 pub(crate) mod partition;
 pub(crate) mod pca;
 pub(crate) mod rf;
+#[cfg(feature = "io")]
+mod shards;
 pub(crate) mod validation;
 
 use std::collections::HashMap;
@@ -22,6 +24,8 @@ pub use partition::{
 };
 pub use pca::{PcaInput, PcaOutput};
 pub use rf::{RfInput, RfOutput};
+#[cfg(feature = "io")]
+pub use shards::ShardCache;
 pub use validation::{ForestRef, ValidationInput, ValidationOutput};
 
 use crate::error::{Error, Result};
@@ -38,6 +42,9 @@ pub struct Ctx {
     pub io_concurrency: usize,
     /// What the stages refuse or plan against, see [`Limits`].
     pub limits: Limits,
+    /// Packed shards read whole, kept for the next calls of this process that read them
+    /// (up to a quarter of [`Limits::memory_budget`]). Clones of a context share them.
+    pub shards: ShardCache,
 }
 
 #[cfg(feature = "io")]
@@ -49,6 +56,7 @@ impl Ctx {
             store,
             io_concurrency: mltrain_store::DEFAULT_CONCURRENCY,
             limits: Limits::default(),
+            shards: ShardCache::default(),
         }
     }
 }
@@ -219,8 +227,31 @@ pub(crate) async fn objects_of(
 }
 
 #[cfg(feature = "io")]
-/// Reads packed images from their shards: one coalesced ranged read per shard
-/// (`get_ranges`), [`Ctx::io_concurrency`] shards at a time. Each image's length and
+/// The first of `images` that ends past a shard of `size` bytes, as the damage to name.
+fn past_the_end(
+    shard: &str,
+    images: &[(String, crate::objects::At)],
+    size: Option<u64>,
+) -> Option<Error> {
+    let size = size?;
+    images
+        .iter()
+        .find(|(_, at)| at.offset.saturating_add(at.length) > size)
+        .map(|(key, at)| Error::DamagedPack {
+            shard: shard.to_string(),
+            image: key.clone(),
+            reason: format!(
+                "it ends at byte {}, and the shard now has {size} bytes",
+                at.offset.saturating_add(at.length)
+            ),
+        })
+}
+
+#[cfg(feature = "io")]
+/// Reads packed images from their shards, [`Ctx::io_concurrency`] shards at a time: a
+/// shard whose images cover most of it is read whole, once for all the calls of this
+/// process ([`Ctx::shards`]); from the others, one coalesced ranged read per shard
+/// (`get_ranges`). Each image's length and
 /// CRC-32 are checked before it is handed over under its key: a damaged, shortened or
 /// missing shard is [`Error::DamagedPack`] naming it and the image, never used and never
 /// left out as a bad image.
@@ -246,8 +277,10 @@ async fn fetch_packed(
         image: image.to_string(),
         reason,
     };
+    let (budget, concurrency) = (ctx.limits.memory_budget / 4, ctx.io_concurrency);
     let fetches = by_shard.into_iter().map(|(n, images)| {
         let store = ctx.store.clone();
+        let cache = ctx.shards.clone();
         let shard = shards.get(n as usize).cloned();
         async move {
             let Some(shard) = shard else {
@@ -263,7 +296,23 @@ async fn fetch_packed(
                 .filter(|(_, at)| at.length > 0)
                 .map(|(_, at)| at.offset..at.offset.saturating_add(at.length))
                 .collect();
-            let parts = match store.get_ranges(&shard, &ranges).await {
+            let read = if shards::worth_reading_whole(&ranges) {
+                match cache.whole(&store, &shard, budget, concurrency).await {
+                    Ok(whole) => {
+                        if let Some(e) = past_the_end(&shard, &images, Some(whole.len() as u64)) {
+                            return Err(e);
+                        }
+                        Ok(ranges
+                            .iter()
+                            .map(|r| whole.slice(r.start as usize..r.end as usize))
+                            .collect())
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                store.get_ranges(&shard, &ranges).await
+            };
+            let parts = match read {
                 Ok(parts) => parts,
                 Err(mltrain_store::Error::NotFound { .. }) => {
                     return Err(damaged(
@@ -276,20 +325,7 @@ async fn fetch_packed(
                 // other: the shard's size tells a shortened shard from a transient fault.
                 Err(e) => {
                     let size = store.size(&shard).await.ok();
-                    let past = size.and_then(|size| {
-                        images
-                            .iter()
-                            .find(|(_, at)| at.offset.saturating_add(at.length) > size)
-                            .map(|(key, at)| (key, at.offset.saturating_add(at.length), size))
-                    });
-                    return Err(match past {
-                        Some((key, end, size)) => damaged(
-                            &shard,
-                            key,
-                            format!("it ends at byte {end}, and the shard now has {size} bytes"),
-                        ),
-                        None => e.into(),
-                    });
+                    return Err(past_the_end(&shard, &images, size).unwrap_or_else(|| e.into()));
                 }
             };
             let mut parts = parts.into_iter();
