@@ -324,11 +324,11 @@ impl Functions for WasmFunctions {
 }
 
 /// The call a gathered job becomes: every object the compute may read, as bytes (a local
-/// store's files are read here). An object not in the store is left out, for the compute
-/// to name.
+/// store's files are read here, on every core). An object not in the store is left out,
+/// for the compute to name.
 fn encode<S: Stage>(env: Env, gathered: Gathered<S::Job>) -> Result<Vec<u8>> {
     let Gathered { job, keys, objects } = gathered;
-    let pairs = read_all(S::ID.name(), keys, &*objects)?;
+    let pairs = objects.get_present(&keys)?;
     let json = |what: &str, e: serde_json::Error| Error::Task {
         stage: S::ID.name(),
         reason: format!("cannot encode the call's {what}: {e}"),
@@ -340,52 +340,4 @@ fn encode<S: Stage>(env: Env, gathered: Gathered<S::Job>) -> Result<Vec<u8>> {
         objects: pairs,
     }
     .encode())
-}
-
-/// Files read one after another at most, per thread of [`read_all`].
-const READS_PER_THREAD: usize = 256;
-
-/// The objects under `keys` that are there, in the order of `keys`. A local store's files
-/// are read on every core: natively the compute reads them as it decodes, in parallel, and
-/// one call alone (validation's test images) would otherwise read them on one core while
-/// the others wait.
-fn read_all(
-    stage: &'static str,
-    keys: Vec<String>,
-    objects: &dyn Objects,
-) -> Result<Vec<(String, Bytes)>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(keys.len().div_ceil(READS_PER_THREAD))
-        .max(1);
-    let chunk = keys.len().div_ceil(threads).max(1);
-    let read = |keys: &[String]| -> Result<Vec<(String, Bytes)>> {
-        let mut pairs = Vec::with_capacity(keys.len());
-        for key in keys {
-            match objects.get(key) {
-                Ok(bytes) => pairs.push((key.clone(), bytes)),
-                Err(Error::Store(mltrain_store::Error::NotFound { .. })) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(pairs)
-    };
-    if threads == 1 {
-        return read(&keys);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = keys
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || read(part)))
-            .collect();
-        let mut pairs = Vec::with_capacity(keys.len());
-        for handle in handles {
-            let part = handle.join().map_err(|_| Error::Panic {
-                stage,
-                message: "a thread reading the call's objects panicked".into(),
-            })??;
-            pairs.extend(part);
-        }
-        Ok(pairs)
-    })
 }

@@ -112,6 +112,25 @@ pub trait Objects: Send + Sync {
     /// The bytes under `key`; a store [`NotFound`](mltrain_store::Error::NotFound) error
     /// when the shell has none.
     fn get(&self, key: &str) -> Result<Bytes>;
+
+    /// Those of the objects under `keys` that there are, in the order of `keys`: what a
+    /// host hands a compute that cannot ask for them as it goes (a sandboxed one).
+    fn get_present(&self, keys: &[String]) -> Result<Vec<(String, Bytes)>> {
+        present(self, keys)
+    }
+}
+
+/// [`Objects::get_present`], one object after another.
+fn present<O: Objects + ?Sized>(objects: &O, keys: &[String]) -> Result<Vec<(String, Bytes)>> {
+    let mut pairs = Vec::with_capacity(keys.len());
+    for key in keys {
+        match objects.get(key) {
+            Ok(bytes) => pairs.push((key.clone(), bytes)),
+            Err(Error::Store(mltrain_store::Error::NotFound { .. })) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(pairs)
 }
 
 /// Objects fetched before the compute runs; those that were not in the store are absent.
@@ -148,6 +167,36 @@ impl Objects for Fetched {
 impl Objects for mltrain_store::LocalReader {
     fn get(&self, key: &str) -> Result<Bytes> {
         Ok(self.read(key)?)
+    }
+
+    /// Read on every core: natively a compute reads its files as it decodes, in parallel,
+    /// and one call alone (validation's test images) would otherwise read them on one core
+    /// while the others wait.
+    fn get_present(&self, keys: &[String]) -> Result<Vec<(String, Bytes)>> {
+        /// Files read one after another at most, per thread.
+        const READS_PER_THREAD: usize = 256;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(keys.len().div_ceil(READS_PER_THREAD));
+        if threads <= 1 {
+            return present(self, keys);
+        }
+        let chunk = keys.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = keys
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || present(self, part)))
+                .collect();
+            let mut pairs = Vec::with_capacity(keys.len());
+            for handle in handles {
+                // A reading thread's panic goes on to the caller's, as if it were its own.
+                let part = handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                pairs.extend(part);
+            }
+            Ok(pairs)
+        })
     }
 }
 
