@@ -21,21 +21,17 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                 shard_size,
                 ..
             } => {
-                let bars = Bars::new(std::io::stderr().is_terminal());
-                let bar = bars.counter("packing", 0);
+                let bar = Counter::new("packing");
                 let packed = store
                     .upload_dir_packed(
                         &host_path,
                         &s3_path,
                         shard_size.unwrap_or(mltrain_pack::DEFAULT_SHARD_SIZE),
                         concurrency,
-                        &|done, total| {
-                            bar.set_length(total as u64);
-                            bar.set_position(done as u64);
-                        },
+                        &|done, total| bar.show(done, total),
                     )
                     .await?;
-                bar.finish_and_clear();
+                bar.finish();
                 print_packed(
                     &mut std::io::stdout().lock(),
                     &packed,
@@ -49,15 +45,13 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                 shard_size,
                 concurrency,
             } => {
-                let bars = Bars::new(std::io::stderr().is_terminal());
-                let bar = bars.counter("packing", 0);
+                let bar = Counter::new("packing");
                 let packed = store
                     .pack_prefix(&s3_path, shard_size, concurrency, &|done, total| {
-                        bar.set_length(total as u64);
-                        bar.set_position(done as u64);
+                        bar.show(done, total)
                     })
                     .await?;
-                bar.finish_and_clear();
+                bar.finish();
                 print_packed(
                     &mut std::io::stdout().lock(),
                     &packed,
@@ -73,21 +67,17 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
                 all_files,
                 ..
             } => {
-                let bars = Bars::new(std::io::stderr().is_terminal());
-                let bar = bars.counter("uploading", 0);
+                let bar = Counter::new("uploading");
                 let upload = store
                     .upload_dir(
                         &host_path,
                         &s3_path,
                         concurrency,
                         all_files,
-                        &|done, total| {
-                            bar.set_length(total as u64);
-                            bar.set_position(done as u64);
-                        },
+                        &|done, total| bar.show(done, total),
                     )
                     .await?;
-                bar.finish_and_clear();
+                bar.finish();
                 let what = if all_files { "files" } else { "images" };
                 print_upload(
                     &mut std::io::stdout().lock(),
@@ -111,6 +101,29 @@ pub fn s3(global: &Global, cmd: S3Command) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A bar on stderr (when it is a terminal) for work that reports `(done, total)` items.
+struct Counter {
+    _bars: Bars,
+    bar: indicatif::ProgressBar,
+}
+
+impl Counter {
+    fn new(message: &'static str) -> Self {
+        let bars = Bars::new(std::io::stderr().is_terminal());
+        let bar = bars.counter(message, 0);
+        Self { _bars: bars, bar }
+    }
+
+    fn show(&self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// The summary of a packed upload or conversion: shards, images, bytes, the loose images
