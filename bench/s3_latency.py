@@ -6,9 +6,13 @@ against the local file store, with the requests issued and the bytes moved.
                         [--ops upload run] [--layout per-image|packed]
                         [--proxy-check] [--io-concurrency N]
                         [--mltrain BIN | --no-build] [--data DIR]
+                        [--server s3s-fs|garage]
 
 Python 3 standard library only. It needs s3s-fs on PATH or in ~/.cargo/bin
-(`cargo install s3s-fs@0.14.1 --features binary --locked`, as the store's tests).
+(`cargo install s3s-fs@0.14.1 --features binary --locked`, as the store's tests), or with
+--server garage, Garage (`cargo install garage --locked`, about 13 minutes): a one-node
+cluster in a scratch directory, set up by this script (layout, bucket, key), region
+`garage`. s3s-fs lists a bucket in quadratic time, so per-image 100k needs Garage.
 
 1. `cargo build --release --bin mltrain` (skip with --no-build, or give --mltrain BIN);
 2. the images, once, under DIR (default $CARGO_TARGET_DIR or target, /bench-data/s3):
@@ -116,14 +120,76 @@ def ensure_images(mltrain, data, size):
     return out, n
 
 
-def s3s_fs_binary():
-    found = shutil.which("s3s-fs")
-    home = os.path.join(os.path.expanduser("~"), ".cargo", "bin", "s3s-fs")
+def installed(name, install):
+    """The path of the program `name`, on PATH or in ~/.cargo/bin."""
+    found = shutil.which(name)
+    home = os.path.join(os.path.expanduser("~"), ".cargo", "bin", name)
     if found:
         return found
     if os.access(home, os.X_OK):
         return home
-    die("s3s-fs is not installed: cargo install s3s-fs@0.14.1 --features binary --locked")
+    die(f"{name} is not installed: {install}")
+
+
+def s3s_fs_binary():
+    return installed("s3s-fs", "cargo install s3s-fs@0.14.1 --features binary --locked")
+
+
+def garage_binary():
+    return installed("garage", "cargo install garage --locked")
+
+
+# Garage's key ids are GK and 24 hex digits, its secrets 64 hex digits.
+GARAGE_KEY_ID = "GK" + "0123456789abcdef01234567"
+GARAGE_SECRET = "0123456789abcdef" * 4
+
+
+def start_garage(root):
+    """A one-node Garage cluster under root, with BUCKET and a key that owns it; returns
+    (server process, S3 port, the `garage -c CONFIG` command prefix)."""
+    s3_port, rpc_port, admin_port = free_port(), free_port(), free_port()
+    config = os.path.join(root, "garage.toml")
+    with open(config, "w") as f:
+        f.write(f"""metadata_dir = "{root}/meta"
+data_dir = "{root}/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:{rpc_port}"
+rpc_public_addr = "127.0.0.1:{rpc_port}"
+rpc_secret = "{'ab' * 32}"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:{s3_port}"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:{admin_port}"
+""")
+    cli = [garage_binary(), "-c", config]
+    log_file = open(os.path.join(root, "garage.log"), "w")
+    server = subprocess.Popen(cli + ["server"], stdin=subprocess.DEVNULL, stdout=log_file,
+                              stderr=subprocess.STDOUT, env=dict(os.environ, RUST_LOG="warn"))
+    wait_for_port(s3_port, server, "garage")
+
+    def garage(*args):
+        deadline = time.monotonic() + 30
+        while True:
+            p = subprocess.run(cli + list(args), capture_output=True, text=True,
+                               stdin=subprocess.DEVNULL)
+            if p.returncode == 0:
+                return p.stdout
+            if time.monotonic() > deadline:
+                die(f"garage {' '.join(args)} failed:\n{p.stdout}{p.stderr}")
+            time.sleep(0.5)
+
+    node = garage("node", "id", "-q").strip().split("@")[0]
+    garage("layout", "assign", "-z", "dc1", "-c", "10G", node)
+    garage("layout", "apply", "--version", "1")
+    garage("bucket", "create", BUCKET)
+    garage("key", "import", "--yes", "-n", "bench", GARAGE_KEY_ID, GARAGE_SECRET)
+    garage("bucket", "allow", "--read", "--write", "--owner", BUCKET, "--key", "bench")
+    return server, s3_port
 
 
 def free_port():
@@ -148,22 +214,30 @@ def wait_for_port(port, proc, what):
 class Backend:
     """Where a configuration keeps its objects: a file store, or s3s-fs (maybe proxied)."""
 
-    def __init__(self, name, delay_ms, scratch):
-        self.name, self.delay_ms = name, delay_ms
+    def __init__(self, name, delay_ms, scratch, server="s3s-fs", mltrain=None):
+        self.name, self.delay_ms, self.server, self.mltrain = name, delay_ms, server, mltrain
         self.root = tempfile.mkdtemp(prefix=f"s3lat-{name}-", dir=scratch)
         self.procs = []
         if name == "local":
             self.url, self.env, self.objects = "file://" + self.root, {}, self.root
             return
-        os.makedirs(os.path.join(self.root, BUCKET))
-        self.objects = os.path.join(self.root, BUCKET)
-        port = free_port()
-        server = subprocess.Popen(
-            [s3s_fs_binary(), "--host", "127.0.0.1", "--port", str(port),
-             "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, self.root],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(server)
-        wait_for_port(port, server, "s3s-fs")
+        if server == "garage":
+            # Garage keeps objects as content-addressed blocks: cleared through S3.
+            self.objects = None
+            proc, port = start_garage(self.root)
+            self.procs.append(proc)
+            key, secret, region = GARAGE_KEY_ID, GARAGE_SECRET, "garage"
+        else:
+            os.makedirs(os.path.join(self.root, BUCKET))
+            self.objects = os.path.join(self.root, BUCKET)
+            port = free_port()
+            proc = subprocess.Popen(
+                [s3s_fs_binary(), "--host", "127.0.0.1", "--port", str(port),
+                 "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, self.root],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(proc)
+            wait_for_port(port, proc, "s3s-fs")
+            key, secret, region = ACCESS_KEY, SECRET_KEY, "us-east-1"
         if delay_ms is not None:
             listen = free_port()
             proxy = subprocess.Popen(
@@ -173,18 +247,25 @@ class Backend:
             wait_for_port(listen, proxy, "delay_proxy.py")
             port = listen
         self.url = "s3://" + BUCKET
-        self.env = {"S3_HOST": "127.0.0.1", "S3_PORT": str(port), "S3_USER": ACCESS_KEY,
-                    "S3_PASSWORD": SECRET_KEY, "S3_BUCKET": BUCKET}
+        self.env = {"S3_HOST": "127.0.0.1", "S3_PORT": str(port), "S3_USER": key,
+                    "S3_PASSWORD": secret, "S3_BUCKET": BUCKET, "AWS_REGION": region}
 
     def label(self):
         if self.name == "local":
             return "local store"
+        server = "" if self.server == "s3s-fs" else f" ({self.server})"
         if self.delay_ms is None:
-            return "S3 direct (no proxy)"
-        return f"S3, {self.delay_ms} ms each way"
+            return f"S3{server} direct (no proxy)"
+        return f"S3{server}, {self.delay_ms} ms each way"
 
     def clear(self, keep_data):
-        """Removes the run outputs (and, unless keep_data, the data) straight from disk."""
+        """Removes the run outputs (and, unless keep_data, the data) straight from disk,
+        or through S3 from a server that does not keep objects as files."""
+        if self.objects is None:
+            for prefix in ["ml-training"] + ([] if keep_data else ["data"]):
+                timed([self.mltrain, "--store", self.url, "s3", "clear-dir",
+                       "--prefix", prefix], self.env)
+            return
         for entry in os.listdir(self.objects):
             if keep_data and entry == "data":
                 continue
@@ -275,6 +356,8 @@ def main():
     ap.add_argument("--io-concurrency", type=int, help="store requests in flight")
     ap.add_argument("--mltrain", help="measure this binary instead of building one")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--server", default="s3s-fs", choices=["s3s-fs", "garage"],
+                    help="the S3 server (Garage lists in linear time; s3s-fs does not)")
     ap.add_argument("--data", default=os.path.join(target_dir(), "bench-data", "s3"))
     args = ap.parse_args()
 
@@ -292,7 +375,7 @@ def main():
         local_wall = {}
         for name, delay in configs:
             delay_label = None if delay is None else (int(delay) if delay == int(delay) else delay)
-            backend = Backend(name, delay_label, data)
+            backend = Backend(name, delay_label, data, args.server, mltrain)
             try:
                 for op in args.ops:
                     if op == "run" and "upload" not in args.ops:

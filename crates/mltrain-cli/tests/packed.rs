@@ -76,6 +76,19 @@ fn run(store: &Path, prefix: &str) -> serde_json::Value {
     serde_json::from_slice(&out.get_output().stdout).unwrap()
 }
 
+/// `s3 upload-dir` of `data` to `prefix`, packed into 32 KiB shards with `pack`, else one
+/// object per image.
+fn upload(store: &Path, data: &Path, prefix: &str, pack: bool) -> Command {
+    let mut cmd = mltrain(store);
+    cmd.args(["s3", "upload-dir", "--host-path"])
+        .arg(data)
+        .args(["--s3-path", prefix]);
+    if pack {
+        cmd.args(["--pack", "--shard-size", "32K"]);
+    }
+    cmd
+}
+
 fn stdout(cmd: &mut Command) -> String {
     String::from_utf8(cmd.assert().success().get_output().stdout.clone()).unwrap()
 }
@@ -85,19 +98,7 @@ fn upload_dir_pack_then_run_trains_as_the_per_image_upload_does() {
     let dir = tempfile::tempdir().unwrap();
     let (data, store) = (dir.path().join("data"), dir.path().join("store"));
     pictures(&data);
-    let text = stdout(
-        mltrain(&store)
-            .args([
-                "s3",
-                "upload-dir",
-                "--pack",
-                "--shard-size",
-                "32K",
-                "--host-path",
-            ])
-            .arg(&data)
-            .args(["--s3-path", "packed"]),
-    );
+    let text = stdout(&mut upload(&store, &data, "packed", true));
     let first = text.lines().next().unwrap();
     assert!(
         first.starts_with(&format!("packed 60 images from {} into ", data.display()))
@@ -117,12 +118,7 @@ fn upload_dir_pack_then_run_trains_as_the_per_image_upload_does() {
     assert!(objects.len() > 3, "{objects:?}");
     assert_eq!(std::fs::read_dir(store.join("packed")).unwrap().count(), 1);
 
-    mltrain(&store)
-        .args(["s3", "upload-dir", "--host-path"])
-        .arg(&data)
-        .args(["--s3-path", "loose"])
-        .assert()
-        .success();
+    upload(&store, &data, "loose", false).assert().success();
     let (packed, loose) = (run(&store, "packed"), run(&store, "loose"));
     assert_eq!(packed["accuracy"], loose["accuracy"]);
     assert_eq!(packed["train_images"], loose["train_images"]);
@@ -135,12 +131,7 @@ fn pack_converts_a_prefix_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let (data, store) = (dir.path().join("data"), dir.path().join("store"));
     pictures(&data);
-    mltrain(&store)
-        .args(["s3", "upload-dir", "--host-path"])
-        .arg(&data)
-        .args(["--s3-path", "pics"])
-        .assert()
-        .success();
+    upload(&store, &data, "pics", false).assert().success();
     std::fs::write(store.join("pics/README.txt"), b"kept").unwrap();
     let before = run(&store, "pics");
     let text =
@@ -176,19 +167,7 @@ fn damaged_packs_exit_2_naming_the_culprit() {
     let dir = tempfile::tempdir().unwrap();
     let (data, store) = (dir.path().join("data"), dir.path().join("store"));
     pictures(&data);
-    mltrain(&store)
-        .args([
-            "s3",
-            "upload-dir",
-            "--pack",
-            "--shard-size",
-            "32K",
-            "--host-path",
-        ])
-        .arg(&data)
-        .args(["--s3-path", "p"])
-        .assert()
-        .success();
+    upload(&store, &data, "p", true).assert().success();
     let refused = |needle: &str| {
         mltrain(&store)
             .args(["run", "p", "2", "4", "--trees", "20"])
