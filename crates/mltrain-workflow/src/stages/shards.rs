@@ -92,8 +92,8 @@ impl State {
 
 impl ShardCache {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Every change to the state is whole before the lock is let go, so a panic
-        // elsewhere while it was held leaves nothing half done.
+        // Nothing panics while holding the lock, so a poisoned one still guards a whole
+        // state.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
