@@ -203,25 +203,29 @@ impl Store {
     /// Checks `index` against one listing of `prefix/.pack/`: every shard it names there
     /// with its size, no range past a shard's end, no shard it does not name.
     pub async fn check_pack(&self, prefix: &str, index: &Index) -> Result<()> {
+        let listing = self.list_pack(prefix).await?;
+        validate_pack(prefix, index, &listing)
+    }
+
+    /// `(name, size)` of every object under `prefix/.pack/`.
+    async fn list_pack(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let pack_dir = mltrain_pack::pack_dir(prefix);
-        let listing: Vec<(String, u64)> = self
+        Ok(self
             .list(&pack_dir)
             .await?
             .into_iter()
             .map(|o| (relative(&pack_dir, &o.key).to_string(), o.size))
-            .collect();
-        index.validate(&listing).map_err(|source| Error::Pack {
-            key: mltrain_pack::index_key(prefix),
-            source,
-        })
+            .collect())
     }
 
     /// The index of `prefix` checked against its shards, or `None` if it is not packed.
+    /// The index is read and its folder listed at once: one round trip, not two.
     pub async fn read_pack(&self, prefix: &str) -> Result<Option<Index>> {
-        let Some(index) = self.pack_index(prefix).await? else {
+        let (index, listing) = futures::join!(self.pack_index(prefix), self.list_pack(prefix));
+        let Some(index) = index? else {
             return Ok(None);
         };
-        self.check_pack(prefix, &index).await?;
+        validate_pack(prefix, &index, &listing?)?;
         Ok(Some(index))
     }
 
@@ -321,6 +325,14 @@ fn check_class_folders<'a>(prefix: &str, mut rels: impl Iterator<Item = &'a str>
         }),
         None => Ok(()),
     }
+}
+
+/// `index` checked against the listing of its shards' folder.
+fn validate_pack(prefix: &str, index: &Index, listing: &[(String, u64)]) -> Result<()> {
+    index.validate(listing).map_err(|source| Error::Pack {
+        key: mltrain_pack::index_key(prefix),
+        source,
+    })
 }
 
 /// `key` below `prefix`, without the prefix and its `/`.

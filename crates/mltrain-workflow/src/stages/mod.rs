@@ -262,16 +262,24 @@ pub(crate) async fn objects_of(
             (key, got)
         }
     });
-    let mut stream = futures::stream::iter(fetches).buffer_unordered(ctx.io_concurrency.max(1));
-    let mut fetched = read;
-    while let Some((key, got)) = stream.next().await {
-        match got {
-            Ok(bytes) => fetched.insert(key, bytes),
-            Err(mltrain_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+    let loose = async {
+        let mut stream = futures::stream::iter(fetches).buffer_unordered(ctx.io_concurrency.max(1));
+        let mut fetched = read;
+        while let Some((key, got)) = stream.next().await {
+            match got {
+                Ok(bytes) => fetched.insert(key, bytes),
+                Err(mltrain_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(Error::from(e)),
+            }
         }
+        Ok(fetched)
+    };
+    // The loose objects and the shards at once: validation's forests and its test images
+    // are one round trip, not two.
+    let (mut fetched, from_shards) = futures::try_join!(loose, fetch_packed(ctx, shards, &packed))?;
+    for (key, bytes) in from_shards {
+        fetched.insert(key, bytes);
     }
-    fetch_packed(ctx, shards, &packed, &mut fetched).await?;
     Ok(Box::new(fetched))
 }
 
@@ -308,8 +316,7 @@ async fn fetch_packed(
     ctx: &Ctx,
     shards: &[String],
     packed: &[&crate::objects::Item],
-    into: &mut Fetched,
-) -> Result<()> {
+) -> Result<Vec<(String, Bytes)>> {
     use crate::objects::At;
     use futures::StreamExt;
     let mut by_shard: std::collections::BTreeMap<u32, Vec<(String, At)>> = Default::default();
@@ -406,12 +413,11 @@ async fn fetch_packed(
         }
     });
     let mut stream = futures::stream::iter(fetches).buffer_unordered(ctx.io_concurrency.max(1));
-    while let Some(images) = stream.next().await {
-        for (key, bytes) in images? {
-            into.insert(key, bytes);
-        }
+    let mut images = Vec::with_capacity(packed.len());
+    while let Some(shard) = stream.next().await {
+        images.extend(shard?);
     }
-    Ok(())
+    Ok(images)
 }
 
 /// Fetches and decodes the stored object under `key`, keeping its bytes in `read` so that
