@@ -219,10 +219,7 @@ impl Store {
 
     /// The size in bytes of the object under `key`; [`Error::NotFound`] if there is none.
     pub async fn size(&self, key: &str) -> Result<u64> {
-        match self.inner.head(&object_path(key)?).await {
-            Ok(meta) => Ok(meta.size),
-            Err(e) => Err(self.backend_error("stat", key, e).await),
-        }
+        Ok(self.version(key).await?.0)
     }
 
     /// The size in bytes of the object under `key` and its entity tag, when the store gives

@@ -152,17 +152,10 @@ impl fmt::Display for CountingStore {
     }
 }
 
+// `put`, `put_multipart` and `get` are left to the trait, which calls the `_opts` forms
+// counted here.
 #[async_trait]
 impl ObjectStore for CountingStore {
-    async fn put(&self, location: &Path, payload: PutPayload) -> object_store::Result<PutResult> {
-        Counters::add(&self.counters.put, 1);
-        Counters::add(
-            &self.counters.bytes_written,
-            payload.content_length() as u64,
-        );
-        self.inner.put(location, payload).await
-    }
-
     async fn put_opts(
         &self,
         location: &Path,
@@ -177,18 +170,6 @@ impl ObjectStore for CountingStore {
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart(
-        &self,
-        location: &Path,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        Counters::add(&self.counters.put, 1);
-        let upload = self.inner.put_multipart(location).await?;
-        Ok(Box::new(CountingUpload {
-            upload,
-            counters: Arc::clone(&self.counters),
-        }))
-    }
-
     async fn put_multipart_opts(
         &self,
         location: &Path,
@@ -200,10 +181,6 @@ impl ObjectStore for CountingStore {
             upload,
             counters: Arc::clone(&self.counters),
         }))
-    }
-
-    async fn get(&self, location: &Path) -> object_store::Result<GetResult> {
-        self.get_opts(location, GetOptions::default()).await
     }
 
     async fn get_opts(

@@ -285,12 +285,7 @@ pub(crate) async fn objects_of(
 
 #[cfg(feature = "io")]
 /// The first of `images` that ends past a shard of `size` bytes, as the damage to name.
-fn past_the_end(
-    shard: &str,
-    images: &[(String, crate::objects::At)],
-    size: Option<u64>,
-) -> Option<Error> {
-    let size = size?;
+fn past_the_end(shard: &str, images: &[(String, crate::objects::At)], size: u64) -> Option<Error> {
     images
         .iter()
         .find(|(_, at)| at.offset.saturating_add(at.length) > size)
@@ -353,18 +348,20 @@ async fn fetch_packed(
                 .map(|(_, at)| at.offset..at.offset.saturating_add(at.length))
                 .collect();
             let read = if shards::worth_reading_whole(&ranges) {
-                match cache.whole(&store, &shard, budget, concurrency).await {
-                    Ok(whole) => {
-                        if let Some(e) = past_the_end(&shard, &images, Some(whole.len() as u64)) {
-                            return Err(e);
-                        }
-                        Ok(ranges
-                            .iter()
-                            .map(|r| whole.slice(r.start as usize..r.end as usize))
-                            .collect())
-                    }
-                    Err(e) => Err(e),
+                let whole = cache.whole(&store, &shard, budget, concurrency).await;
+                let short = whole
+                    .as_ref()
+                    .ok()
+                    .and_then(|whole| past_the_end(&shard, &images, whole.len() as u64));
+                if let Some(e) = short {
+                    return Err(e);
                 }
+                whole.map(|whole| {
+                    ranges
+                        .iter()
+                        .map(|r| whole.slice(r.start as usize..r.end as usize))
+                        .collect()
+                })
             } else {
                 store.get_ranges(&shard, &ranges).await
             };
@@ -381,7 +378,8 @@ async fn fetch_packed(
                 // other: the shard's size tells a shortened shard from a transient fault.
                 Err(e) => {
                     let size = store.size(&shard).await.ok();
-                    return Err(past_the_end(&shard, &images, size).unwrap_or_else(|| e.into()));
+                    let past = size.and_then(|size| past_the_end(&shard, &images, size));
+                    return Err(past.unwrap_or_else(|| e.into()));
                 }
             };
             let mut parts = parts.into_iter();
