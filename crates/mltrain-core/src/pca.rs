@@ -784,6 +784,13 @@ impl Pca {
         Ok(out.pop().expect("one basis, one projection"))
     }
 
+    /// Rows per block of [`transform_many`](Self::transform_many) for `d` features. Rows
+    /// projected in separate calls, each call's rows starting at a multiple of this in the
+    /// whole, project bit for bit as in one call: each block is the same product.
+    pub fn transform_block_rows(d: usize) -> usize {
+        block_rows(d)
+    }
+
     /// Projects the rows of `x` onto every basis of `bases`, one matrix each: `x` is read
     /// (and converted, if it is not `f32`) once for all of them, a block of rows at a time,
     /// blocks in parallel with the `rayon` feature.
