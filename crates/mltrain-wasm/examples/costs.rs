@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use mltrain_wasm::{Config, Sandbox};
-use mltrain_workflow::guest::{Call, Reply};
+use mltrain_workflow::guest::{Call, Reply, Task};
 use mltrain_workflow::stage::StageId;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The smallest call the module answers: an rf job it refuses at once (no share), so
     // the time is the instance's, not a compute's.
     let call = Call {
-        stage: StageId::Rf,
+        task: Task::Stage(StageId::Rf),
         job: b"{}".to_vec(),
         env: b"{}".to_vec(),
         objects: Vec::new(),

@@ -10,18 +10,19 @@
 //! ([`mltrain_workflow::guest`], `docs/wasm.md`); this process does the store I/O for it
 //! ([`mltrain_workflow::stage::call_with`]), on any store. A trap, the memory cap or the
 //! time limit becomes [`Error::Sandbox`] naming the call and the fault, never a crash of
-//! mltrain, and is not retried.
+//! mltrain, and is not retried. An instance computes on one core, so validation, the run's
+//! last and only call, predicts in parts side by side ([`Config::validation_parts`]).
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use mltrain_workflow::driver::Functions;
-use mltrain_workflow::guest::{Call, Reply};
+use mltrain_workflow::guest::{self, Call, Reply, Task};
 use mltrain_workflow::stage::{self, Gathered, Stage};
-use mltrain_workflow::stages::{Ctx, Env, Objects};
+use mltrain_workflow::stages::{Ctx, Env, Predicted};
 use mltrain_workflow::{Error, Result, SandboxFault};
 use wasmtime::{Engine, InstancePre, Linker, Module, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
@@ -44,6 +45,10 @@ pub struct Config {
     /// the module's and the compiler's hash, so a changed module compiles again); `None`
     /// compiles the module on every run.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Parts validation's prediction runs in, side by side, each in its own instance
+    /// (`guest::validation_parts`): an instance computes on one core, and validation is
+    /// the run's only call at the end. `None`: one per core, at most `--concurrency`.
+    pub validation_parts: Option<usize>,
 }
 
 impl Default for Config {
@@ -52,6 +57,7 @@ impl Default for Config {
             memory: 2 << 30,
             timeout: Duration::from_secs(900),
             cache_dir: None,
+            validation_parts: None,
         }
     }
 }
@@ -63,6 +69,8 @@ pub struct Sandbox {
     config: Config,
     /// Stops the epoch ticker when the sandbox goes.
     stop: Arc<AtomicBool>,
+    /// Instances started so far.
+    started: AtomicUsize,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -177,6 +185,7 @@ impl Sandbox {
             pre,
             config,
             stop,
+            started: AtomicUsize::new(0),
         })
     }
 
@@ -185,10 +194,16 @@ impl Sandbox {
         &self.config
     }
 
+    /// How many instances [`run`](Self::run) has started.
+    pub fn instances_started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
+    }
+
     /// Runs the module once, in a fresh instance, with `input` on its stdin; returns what it
     /// wrote to its stdout. `function` names the call in errors. Blocks: call it from a
     /// blocking thread.
     pub fn run(&self, function: &str, input: Vec<u8>) -> Result<Bytes> {
+        self.started.fetch_add(1, Ordering::Relaxed);
         let cap = usize::try_from(self.config.memory).unwrap_or(usize::MAX);
         let stdout = MemoryOutputPipe::new(cap);
         let stderr = MemoryOutputPipe::new(STDERR_CAP);
@@ -296,6 +311,11 @@ impl WasmFunctions {
     pub fn ctx(&self) -> &Ctx {
         &self.ctx
     }
+
+    /// The sandbox the calls run in.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
 }
 
 impl Functions for WasmFunctions {
@@ -306,12 +326,20 @@ impl Functions for WasmFunctions {
             let name = function.clone();
             let reply = mltrain_workflow::stages::blocking(S::ID.name(), move || {
                 let started = std::time::Instant::now();
-                let call = encode::<S>(env, gathered)?;
-                let reply = sandbox.run(&name, call);
+                let parts = sandbox.config.validation_parts.unwrap_or_else(|| {
+                    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    cores.min(env.limits.concurrent_functions)
+                });
+                let call = call_of::<S>(&env, gathered)?;
+                let reply = run_in_parts(&sandbox, &name, call, parts);
                 tracing::debug!(function = %name, seconds = started.elapsed().as_secs_f64(), "instance finished");
                 reply
             })
             .await??;
+            let reply = match reply {
+                Ok(reply) => reply,
+                Err(refused) => return Ok(Err(refused)),
+            };
             let reply = Reply::decode(&reply).map_err(|e| Error::Sandbox {
                 function: function.clone(),
                 fault: SandboxFault::BadModule,
@@ -326,7 +354,7 @@ impl Functions for WasmFunctions {
 /// The call a gathered job becomes: every object the compute may read, as bytes (a local
 /// store's files are read here, on every core). An object not in the store is left out,
 /// for the compute to name.
-fn encode<S: Stage>(env: Env, gathered: Gathered<S::Job>) -> Result<Vec<u8>> {
+fn call_of<S: Stage>(env: &Env, gathered: Gathered<S::Job>) -> Result<Call> {
     let Gathered { job, keys, objects } = gathered;
     let pairs = objects.get_present(&keys)?;
     let json = |what: &str, e: serde_json::Error| Error::Task {
@@ -334,10 +362,72 @@ fn encode<S: Stage>(env: Env, gathered: Gathered<S::Job>) -> Result<Vec<u8>> {
         reason: format!("cannot encode the call's {what}: {e}"),
     };
     Ok(Call {
-        stage: S::ID,
+        task: Task::Stage(S::ID),
         job: serde_json::to_vec(&job).map_err(|e| json("job", e))?,
-        env: serde_json::to_vec(&env).map_err(|e| json("limits", e))?,
+        env: serde_json::to_vec(env).map_err(|e| json("limits", e))?,
         objects: pairs,
+    })
+}
+
+/// Runs `call` as `function` and returns its reply; a validation call's prediction first,
+/// in up to `parts` instances side by side (`guest::validation_parts`). The inner error is
+/// a part's refusal: the bad images of every part together, or the first other.
+fn run_in_parts(
+    sandbox: &Sandbox,
+    function: &str,
+    call: Call,
+    parts: usize,
+) -> Result<Result<Bytes>> {
+    let Some(calls) = guest::validation_parts(&call, parts)? else {
+        return sandbox.run(function, call.encode()).map(Ok);
+    };
+    let started = std::time::Instant::now();
+    let run = |(i, part): (usize, Call)| {
+        let name = format!("{function}-part-{i}");
+        let reply = sandbox.run(&name, part.encode())?;
+        Ok((name, reply))
+    };
+    let mut calls = calls.into_iter().enumerate();
+    let first = calls.next();
+    let replies: Vec<Result<(String, Bytes)>> = std::thread::scope(|scope| {
+        let others: Vec<_> = calls.map(|part| scope.spawn(move || run(part))).collect();
+        let mut replies: Vec<_> = first.into_iter().map(run).collect();
+        replies.extend(others.into_iter().map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(Error::Panic {
+                    stage: "validation",
+                    message: "a part's thread panicked".into(),
+                })
+            })
+        }));
+        replies
+    });
+    let mut predicted = Vec::with_capacity(replies.len());
+    let (mut bad, mut refused) = (Vec::new(), None);
+    for reply in replies {
+        let (name, bytes) = reply?;
+        let not_abi = |e: &dyn std::fmt::Display| Error::Sandbox {
+            function: name.clone(),
+            fault: SandboxFault::BadModule,
+            detail: format!("its reply does not follow the call ABI: {e}"),
+        };
+        match Reply::decode(&bytes).map_err(|e| not_abi(&e))? {
+            Reply::Done { output, .. } => predicted
+                .push(serde_json::from_slice::<Predicted>(&output).map_err(|e| not_abi(&e))?),
+            Reply::Refused(refusal) => match refusal.into_error(function) {
+                Error::BadImages { bad: more } => bad.extend(more),
+                e => {
+                    refused.get_or_insert(e);
+                }
+            },
+        }
     }
-    .encode())
+    if let Some(e) = refused {
+        return Ok(Err(e));
+    }
+    if !bad.is_empty() {
+        return Ok(Err(Error::BadImages { bad }));
+    }
+    let call = guest::validation_after_parts(call, predicted, started.elapsed().as_secs_f64())?;
+    sandbox.run(function, call.encode()).map(Ok)
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use mltrain_store::Store;
 use mltrain_wasm::{Config, Sandbox, WasmFunctions};
 use mltrain_workflow::driver::{self, Local, Quiet};
-use mltrain_workflow::guest::{Call, Reply};
+use mltrain_workflow::guest::{Call, Reply, Task};
 use mltrain_workflow::layout::RunLayout;
 use mltrain_workflow::objects;
 use mltrain_workflow::params::Params;
@@ -228,6 +228,110 @@ async fn the_module_matches_native_on_colour_pictures_in_an_odd_folder() {
     assert!(b.accuracy > 0.9, "{}", b.accuracy);
 }
 
+/// 64×64 colour squares of three classes, `n` of them under `prefix`, PNG and JPEG mixed;
+/// the images at `bad` are damaged: a PNG cut short, or text named `.png`.
+async fn colour_squares(store: &Store, prefix: &str, n: u32, seed: u32, bad: &[u32]) {
+    const CLASSES: [(&str, [u8; 3]); 3] = [
+        ("red", [200, 60, 60]),
+        ("teal", [60, 140, 140]),
+        ("ochre", [190, 150, 40]),
+    ];
+    for i in 0..n {
+        let (class, colour) = CLASSES[(i % 3) as usize];
+        let j = i + seed;
+        let img = image::RgbImage::from_fn(64, 64, |x, y| {
+            let shade = ((x * 7 + y * 13 + j * 31) % 40) as u8;
+            if (8 + j % 24..32 + j % 24).contains(&x) && (8 + j % 17..40 + j % 17).contains(&y) {
+                image::Rgb(colour.map(|c| c.saturating_add(shade)))
+            } else {
+                image::Rgb([100 + shade; 3])
+            }
+        });
+        let (ext, format) = if i % 4 == 0 {
+            ("jpg", image::ImageFormat::Jpeg)
+        } else {
+            ("png", image::ImageFormat::Png)
+        };
+        let mut bytes = Vec::new();
+        image::DynamicImage::from(img)
+            .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+            .unwrap();
+        let (ext, bytes) = match bad.iter().position(|&b| b == i) {
+            Some(0) => ("png", bytes[..bytes.len() / 2].to_vec()),
+            Some(_) => ("png", b"not a picture".to_vec()),
+            None => (ext, bytes),
+        };
+        store
+            .put(&format!("{prefix}/{class}/{i:04}.{ext}"), bytes.into())
+            .await
+            .unwrap();
+    }
+}
+
+/// Validation's prediction run in three parts, side by side, scores what one call scores:
+/// the same confusion, and the same test images left out with `--skip-invalid`, one in
+/// the first part and one in the last. Without `--skip-invalid` the run names both, which
+/// two different parts found.
+#[tokio::test(flavor = "multi_thread")]
+async fn validation_in_parts_scores_as_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    colour_squares(&store, "train", 240, 0, &[]).await;
+    // 12,288 values an image: the projection's blocks are 170 rows, three parts of 450.
+    colour_squares(&store, "test", 450, 1000, &[7, 440]).await;
+    let mut p = params("train");
+    p.test = mltrain_workflow::params::TestSplit::Prefix("test".into());
+    p.num_rf = 4;
+    p.skip_invalid = true;
+    let run = |parts: usize, run_id: &'static str, p: Params| {
+        let wasm = WasmFunctions::new(
+            Ctx::new(store.clone()),
+            sandbox(Config {
+                validation_parts: Some(parts),
+                ..Config::default()
+            }),
+        );
+        async move {
+            let report = driver::run(&wasm, &p, run_id, 4, &Quiet).await;
+            (report, wasm.sandbox().instances_started())
+        }
+    };
+    let (whole, one) = run(1, "whole", p.clone()).await;
+    let (parts, four) = run(3, "parts", p.clone()).await;
+    let (whole, parts) = (whole.unwrap(), parts.unwrap());
+    // Partition, 2 PCA functions, 4 forests and validation; then 3 parts besides.
+    assert_eq!((one, four), (8, 11));
+    assert_eq!(whole.test_images, 448);
+    assert_eq!(
+        (whole.accuracy, &whole.confusion),
+        (parts.accuracy, &parts.confusion)
+    );
+    let left_out = |r: &Report| {
+        r.data
+            .invalid
+            .iter()
+            .map(|i| i.key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        left_out(&whole),
+        ["test/ochre/0440.png", "test/teal/0007.png"]
+    );
+    assert_eq!(left_out(&whole), left_out(&parts));
+    assert!(whole.accuracy > 0.9, "{}", whole.accuracy);
+
+    p.skip_invalid = false;
+    let err = run(3, "strict", p).await.0.unwrap_err();
+    let Error::Stage { source, .. } = &err else {
+        panic!("{err:?}")
+    };
+    let Error::BadImages { bad } = &**source else {
+        panic!("{err:?}")
+    };
+    let keys: Vec<&str> = bad.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["test/ochre/0440.png", "test/teal/0007.png"], "{err}");
+}
+
 /// The fault a call of `wat` meets in a sandbox with `config`.
 fn fault_of(wat: &str, config: Config) -> (SandboxFault, String) {
     let sandbox = Sandbox::from_bytes(wat.as_bytes(), config).unwrap();
@@ -373,7 +477,7 @@ async fn node_runs_a_call_to_the_same_reply() {
     .remove(0);
     let share = store.get(&input.share).await.unwrap();
     let call = Call {
-        stage: StageId::Rf,
+        task: Task::Stage(StageId::Rf),
         job: serde_json::to_vec(&input).unwrap(),
         env: serde_json::to_vec(&Ctx::new(store.clone()).env()).unwrap(),
         objects: vec![(input.share.clone(), share)],

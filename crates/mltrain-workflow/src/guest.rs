@@ -6,7 +6,7 @@
 //! `u32`; a string or blob is its length then its bytes.
 //!
 //! ```text
-//! call:  "MLTC" version stage-name job-json env-json count (key bytes)*
+//! call:  "MLTC" version task-name job-json env-json count (key bytes)*
 //! reply: "MLTR" version 0 output-json count (key bytes)*       the compute's result
 //!        "MLTR" version 1 error-json                           the compute refused
 //! ```
@@ -15,19 +15,49 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::objects::KeyList;
 use crate::stage::{self, Stage, StageId};
-use crate::stages::{Computed, Env, Fetched};
+use crate::stages::{Computed, Env, Fetched, Predicted, ValidationJob, ValidationPart};
 
 /// The version of the ABI a call and its reply carry.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const CALL_MAGIC: &[u8; 4] = b"MLTC";
 const REPLY_MAGIC: &[u8; 4] = b"MLTR";
 
-/// One call of a stage's compute, as a host hands it over.
+/// What a call asks the module to compute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// A stage's compute: the job is the stage's [`Stage::Job`], the output its
+    /// [`Stage::Output`].
+    Stage(StageId),
+    /// One part of validation's prediction ([`validation_parts`]): the job is a
+    /// [`ValidationPart`], the output [`Predicted`], and it writes nothing.
+    ValidationPart,
+}
+
+impl Task {
+    /// The task's name in a call: the stage's, or `validation-part`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Stage(stage) => stage.name(),
+            Task::ValidationPart => "validation-part",
+        }
+    }
+
+    /// The task called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "validation-part" => Some(Task::ValidationPart),
+            name => StageId::from_name(name).map(Task::Stage),
+        }
+    }
+}
+
+/// One call of a compute, as a host hands it over.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Call {
-    /// The stage whose compute runs.
-    pub stage: StageId,
+    /// What the module computes.
+    pub task: Task,
     /// The stage's job ([`Stage::Job`]), as JSON.
     pub job: Vec<u8>,
     /// Where the compute runs, as JSON ([`Env`]).
@@ -117,7 +147,7 @@ impl Call {
         );
         out.extend_from_slice(CALL_MAGIC);
         put_u32(&mut out, VERSION);
-        put_blob(&mut out, self.stage.name().as_bytes());
+        put_blob(&mut out, self.task.name().as_bytes());
         put_blob(&mut out, &self.job);
         put_blob(&mut out, &self.env);
         put_pairs(&mut out, &self.objects);
@@ -130,14 +160,14 @@ impl Call {
         let mut r = Reader::new(bytes);
         r.magic(CALL_MAGIC)?;
         let name = r.string()?;
-        let stage = StageId::from_name(&name)
-            .ok_or_else(|| malformed(&format!("no stage called `{name}`")))?;
+        let task =
+            Task::from_name(&name).ok_or_else(|| malformed(&format!("no task called `{name}`")))?;
         let job = r.blob()?.to_vec();
         let env = r.blob()?.to_vec();
         let objects = r.pairs()?;
         r.end()?;
         Ok(Self {
-            stage,
+            task,
             job,
             env,
             objects,
@@ -209,23 +239,41 @@ pub fn handle(input: Vec<u8>) -> Vec<u8> {
 
 /// Runs a decoded call: the one place a stage's name becomes its type in the module.
 fn run(call: Call) -> Result<Reply> {
-    match call.stage {
-        StageId::Partition => run_stage::<stage::Partition>(call),
-        StageId::Pca => run_stage::<stage::Pca>(call),
-        StageId::Rf => run_stage::<stage::Rf>(call),
-        StageId::Validation => run_stage::<stage::Validation>(call),
+    match call.task {
+        Task::Stage(StageId::Partition) => run_stage::<stage::Partition>(call),
+        Task::Stage(StageId::Pca) => run_stage::<stage::Pca>(call),
+        Task::Stage(StageId::Rf) => run_stage::<stage::Rf>(call),
+        Task::Stage(StageId::Validation) => run_stage::<stage::Validation>(call),
+        Task::ValidationPart => run_part(call),
     }
 }
 
-fn run_stage<S: Stage>(call: Call) -> Result<Reply> {
-    let job: S::Job =
-        serde_json::from_slice(&call.job).map_err(|e| malformed(&format!("{} job: {e}", S::ID)))?;
-    let env: Env =
-        serde_json::from_slice(&call.env).map_err(|e| malformed(&format!("env: {e}")))?;
+/// A call's job, environment and objects, as its compute takes them.
+fn unpack<J: serde::de::DeserializeOwned>(call: Call) -> Result<(J, Env, Fetched)> {
+    let job = serde_json::from_slice(&call.job)
+        .map_err(|e| malformed(&format!("{} job: {e}", call.task.name())))?;
+    let env = serde_json::from_slice(&call.env).map_err(|e| malformed(&format!("env: {e}")))?;
     let mut objects = Fetched::new();
     for (key, bytes) in call.objects {
         objects.insert(key, bytes);
     }
+    Ok((job, env, objects))
+}
+
+fn run_part(call: Call) -> Result<Reply> {
+    let (part, env, objects) = unpack::<ValidationPart>(call)?;
+    match crate::stages::validation::predict_part(&env, part, &objects) {
+        Ok(predicted) => Ok(Reply::Done {
+            output: serde_json::to_vec(&predicted)
+                .map_err(|e| malformed(&format!("validation-part output: {e}")))?,
+            writes: Vec::new(),
+        }),
+        Err(e) => Ok(Reply::Refused(Refusal::of(&e))),
+    }
+}
+
+fn run_stage<S: Stage>(call: Call) -> Result<Reply> {
+    let (job, env, objects) = unpack::<S::Job>(call)?;
     let computed = match S::compute(&env, job, &objects) {
         Ok(computed) => computed,
         Err(e) => return Ok(Reply::Refused(Refusal::of(&e))),
@@ -236,6 +284,97 @@ fn run_stage<S: Stage>(call: Call) -> Result<Reply> {
         output,
         writes: computed.writes,
     })
+}
+
+/// A validation call split for a host with idle cores: the calls of the parts of its
+/// prediction ([`Task::ValidationPart`], at most `parts`, each with the bases, the forests
+/// and its own test images), to run side by side before [`validation_after_parts`].
+/// `None` when `call` is not a validation call or one part would do.
+pub fn validation_parts(call: &Call, parts: usize) -> Result<Option<Vec<Call>>> {
+    if call.task != Task::Stage(StageId::Validation) || parts < 2 {
+        return Ok(None);
+    }
+    let job: ValidationJob = serde_json::from_slice(&call.job)
+        .map_err(|e| malformed(&format!("validation job: {e}")))?;
+    let list = test_list(call, &job)?;
+    let features = list.image_size.features(list.channels);
+    let rows = crate::stages::part_rows(list.items.len(), features, parts);
+    if rows.len() < 2 {
+        return Ok(None);
+    }
+    let images: std::collections::HashSet<&str> =
+        list.items.iter().map(|i| i.key.as_str()).collect();
+    let model: std::collections::HashSet<&str> = std::iter::once(job.input.test_list.as_str())
+        .chain(job.input.bases.iter().map(String::as_str))
+        .chain(job.input.forests.iter().map(|f| f.forest.as_str()))
+        .collect();
+    let shared: Vec<(String, Bytes)> = call
+        .objects
+        .iter()
+        .filter(|(key, _)| model.contains(key.as_str()) && !images.contains(key.as_str()))
+        .cloned()
+        .collect();
+    let by_key: std::collections::HashMap<&str, &Bytes> =
+        call.objects.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    rows.into_iter()
+        .map(|rows| {
+            let mut objects = shared.clone();
+            // An image the host could not find stays out, for the part to name.
+            objects.extend(list.items[rows.clone()].iter().filter_map(|item| {
+                by_key
+                    .get(item.key.as_str())
+                    .map(|bytes| (item.key.clone(), (*bytes).clone()))
+            }));
+            let part = ValidationPart {
+                input: job.input.clone(),
+                rows,
+            };
+            Ok(Call {
+                task: Task::ValidationPart,
+                job: serde_json::to_vec(&part)
+                    .map_err(|e| malformed(&format!("validation-part job: {e}")))?,
+                env: call.env.clone(),
+                objects,
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// The validation call that scores what its parts predicted: `call` with their findings
+/// (in row order) and without the test images, which it no longer reads. `seconds` is the
+/// time the parts took, added to the call's own.
+pub fn validation_after_parts(call: Call, parts: Vec<Predicted>, seconds: f64) -> Result<Call> {
+    let mut job: ValidationJob = serde_json::from_slice(&call.job)
+        .map_err(|e| malformed(&format!("validation job: {e}")))?;
+    let list = test_list(&call, &job)?;
+    let images: std::collections::HashSet<&str> =
+        list.items.iter().map(|i| i.key.as_str()).collect();
+    let objects = call
+        .objects
+        .into_iter()
+        .filter(|(key, _)| key == &job.input.test_list || !images.contains(key.as_str()))
+        .collect();
+    job.input.stages.validation += seconds;
+    job.predicted = Some(Predicted::join(parts));
+    Ok(Call {
+        task: call.task,
+        job: serde_json::to_vec(&job).map_err(|e| malformed(&format!("validation job: {e}")))?,
+        env: call.env,
+        objects,
+    })
+}
+
+/// The test list a validation call carries.
+fn test_list(call: &Call, job: &ValidationJob) -> Result<KeyList> {
+    let key = &job.input.test_list;
+    let bytes = call
+        .objects
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, bytes)| bytes)
+        .ok_or_else(|| Error::Store(mltrain_store::Error::NotFound { key: key.clone() }))?;
+    crate::objects::decode(key, bytes)
 }
 
 fn put_u32(out: &mut Vec<u8>, n: u32) {
@@ -342,7 +481,7 @@ mod tests {
 
     fn call() -> Call {
         Call {
-            stage: StageId::Rf,
+            task: Task::Stage(StageId::Rf),
             job: b"{}".to_vec(),
             env: b"{}".to_vec(),
             objects: vec![

@@ -238,7 +238,7 @@ impl Stage for Validation {
     const ID: StageId = StageId::Validation;
     type Input = ValidationInput;
     type Output = ValidationOutput;
-    type Job = ValidationInput;
+    type Job = stages::ValidationJob;
     fn run_id(input: &ValidationInput) -> &str {
         &input.run_id
     }
@@ -249,12 +249,12 @@ impl Stage for Validation {
     fn gather(
         ctx: &Ctx,
         input: &ValidationInput,
-    ) -> impl Future<Output = Result<Gathered<ValidationInput>>> + Send {
+    ) -> impl Future<Output = Result<Gathered<Self::Job>>> + Send {
         stages::validation::gather(ctx, input)
     }
     fn compute(
         env: &Env,
-        job: ValidationInput,
+        job: Self::Job,
         objects: &dyn Objects,
     ) -> Result<Computed<ValidationOutput>> {
         stages::validation::compute(env, job, objects)

@@ -166,7 +166,11 @@ async fn computes_handed_bytes_write_what_their_calls_wrote() {
     keys.extend(input.forests.iter().map(|f| f.forest.clone()));
     keys.extend(list.items.iter().map(|i| i.key.clone()));
     let objects = fetched(&store, keys).await;
-    let computed = stage::Validation::compute(&env, input, &objects).unwrap();
+    let job = stages::ValidationJob {
+        input,
+        predicted: None,
+    };
+    let computed = stage::Validation::compute(&env, job, &objects).unwrap();
     assert_eq!(computed.output.report.accuracy, report.accuracy);
     assert_eq!(computed.output.report.confusion, report.confusion);
     // The model is the last write, and the same bytes; the report and its page differ only

@@ -286,6 +286,7 @@ fn wasm_backend(args: &RunArgs, ctx: Ctx) -> Result<RunBackend> {
             .map_or(defaults.timeout, |secs| Duration::from_secs(secs.max(1))),
         // Compiling the module takes about a second; later runs load the compiled code.
         cache_dir: dirs::cache_dir().map(|d| d.join("mltrain").join("wasm")),
+        ..defaults
     };
     let module = args
         .wasm

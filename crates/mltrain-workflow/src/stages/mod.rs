@@ -26,7 +26,10 @@ pub use pca::{PcaInput, PcaOutput};
 pub use rf::{RfInput, RfOutput};
 #[cfg(feature = "io")]
 pub use shards::ShardCache;
-pub use validation::{ForestRef, ValidationInput, ValidationOutput};
+pub use validation::{
+    ForestRef, Predicted, ValidationInput, ValidationJob, ValidationOutput, ValidationPart,
+    part_rows,
+};
 
 use crate::error::{Error, Result};
 use crate::objects::KeyList;

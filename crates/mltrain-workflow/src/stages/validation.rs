@@ -67,13 +67,127 @@ pub struct ValidationOutput {
     pub report: Report,
 }
 
+/// The validation compute's job: its input and, when a host ran the prediction in parts
+/// ([`ValidationPart`]), what they predicted. Without `predicted` its JSON is the input's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationJob {
+    /// The call's input.
+    #[serde(flatten)]
+    pub input: ValidationInput,
+    /// The classes the parts predicted, all of them joined in test-list order: the compute
+    /// then scores them, and neither decodes nor predicts the test images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted: Option<Predicted>,
+}
+
+/// One part of validation's prediction: the test list's rows `rows`, predicted by every
+/// (basis, forest) pair of the run as the whole compute predicts them. A host whose
+/// computes run on one core each (the WebAssembly backend) runs the parts side by side,
+/// then the compute with what they predicted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationPart {
+    /// The validation call's input.
+    pub input: ValidationInput,
+    /// Rows of the test list, from [`part_rows`].
+    pub rows: std::ops::Range<usize>,
+}
+
+/// What parts of validation's prediction found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Predicted {
+    /// The class predicted for each image kept, in test-list order.
+    pub classes: Vec<u32>,
+    /// The images left out with `--skip-invalid`, in test-list order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalid: Vec<crate::notes::InvalidImage>,
+}
+
+impl Predicted {
+    /// The parts' findings as one, for parts given in row order.
+    pub fn join(parts: impl IntoIterator<Item = Predicted>) -> Self {
+        parts.into_iter().fold(Self::default(), |mut all, part| {
+            all.classes.extend(part.classes);
+            all.invalid.extend(part.invalid);
+            all
+        })
+    }
+}
+
+/// The rows of each of at most `parts` parts of a test list of `rows` images of `features`
+/// values: whole blocks of the projection
+/// ([`Pca::transform_block_rows`]), as even as blocks allow, so that the parts project and
+/// predict bit for bit as one compute. Fewer parts when there are fewer blocks; none for
+/// an empty list.
+pub fn part_rows(rows: usize, features: usize, parts: usize) -> Vec<std::ops::Range<usize>> {
+    let block = Pca::transform_block_rows(features);
+    let blocks = rows.div_ceil(block);
+    let parts = parts.clamp(1, blocks.max(1));
+    (0..parts)
+        .map(|i| {
+            (blocks * i / parts * block).min(rows)..(blocks * (i + 1) / parts * block).min(rows)
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// The compute of one part of validation's prediction: decodes the part's test images
+/// (leaving out those that do not decode, with `--skip-invalid`) and predicts them.
+pub(crate) fn predict_part(
+    env: &Env,
+    part: ValidationPart,
+    objects: &dyn Objects,
+) -> Result<Predicted> {
+    let ValidationPart { input, rows } = part;
+    input.params.check()?;
+    let mut list: KeyList = read(objects, &input.test_list)?;
+    if rows.end > list.items.len() || rows.start > rows.end {
+        return Err(Error::InvalidArgument {
+            name: "rows",
+            reason: format!(
+                "{rows:?} is not within the test list's {} images",
+                list.items.len()
+            ),
+        });
+    }
+    list.items = list.items.drain(rows).collect();
+    let ensemble = read_ensemble(objects, &input)?;
+    let resize = input.params.resize.is_some();
+    let (x, _, invalid) =
+        decode_usable_images(env, list, objects, resize, input.params.skip_invalid)?;
+    let classes = ensemble.predict(&x).map_err(|source| Error::Compute {
+        stage: "validation",
+        source,
+    })?;
+    Ok(Predicted { classes, invalid })
+}
+
+/// The run's bases and forests as one ensemble.
+fn read_ensemble(objects: &dyn Objects, input: &ValidationInput) -> Result<Ensemble> {
+    let bases = input
+        .bases
+        .iter()
+        .map(|key| read::<Pca>(objects, key))
+        .collect::<Result<Vec<_>>>()?;
+    let members = input
+        .forests
+        .iter()
+        .map(|f| {
+            Ok(Member {
+                basis: f.basis,
+                forest: read::<Forest>(objects, &f.forest)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ensemble::new(bases, members).map_err(|source| Error::Compute {
+        stage: "validation",
+        source,
+    })
+}
+
 #[cfg(feature = "io")]
 /// The validation stage's shell: reads the test list, and hands it, the test images, the
 /// bases, the forests and the data notes to [`compute`].
-pub(crate) async fn gather(
-    ctx: &Ctx,
-    input: &ValidationInput,
-) -> Result<Gathered<ValidationInput>> {
+pub(crate) async fn gather(ctx: &Ctx, input: &ValidationInput) -> Result<Gathered<ValidationJob>> {
     let start = Instant::now();
     input.params.check()?;
     let layout = RunLayout::new(&input.run_id);
@@ -89,6 +203,10 @@ pub(crate) async fn gather(
     let mut job = input.clone();
     // The compute adds its own time to the call's.
     job.stages.validation = start.elapsed().as_secs_f64();
+    let job = ValidationJob {
+        input: job,
+        predicted: None,
+    };
     Ok(Gathered { job, keys, objects })
 }
 
@@ -121,29 +239,22 @@ fn call_names(input: &ValidationInput) -> Vec<String> {
 }
 
 /// The validation stage's compute: predicts the test images by soft vote of every (basis,
-/// forest) pair, scores the result, and writes the report and then, last, the model. The
-/// input's `stages.validation` is the time the call spent before its compute.
+/// forest) pair (or takes what the parts predicted), scores the result, and writes the
+/// report and then, last, the model. The input's `stages.validation` is the time the call
+/// spent before its compute.
 pub(crate) fn compute(
     env: &Env,
-    input: ValidationInput,
+    job: ValidationJob,
     objects: &dyn Objects,
 ) -> Result<Computed<ValidationOutput>> {
     let start = Instant::now();
+    let ValidationJob { input, predicted } = job;
     let shell_seconds = input.stages.validation;
     let seconds = || shell_seconds + start.elapsed().as_secs_f64();
     input.params.check()?;
     let layout = RunLayout::new(&input.run_id);
     let list: KeyList = read(objects, &input.test_list)?;
-    let bases = input
-        .bases
-        .iter()
-        .map(|key| read::<Pca>(objects, key))
-        .collect::<Result<Vec<_>>>()?;
-    let forests = input
-        .forests
-        .iter()
-        .map(|f| read::<Forest>(objects, &f.forest))
-        .collect::<Result<Vec<_>>>()?;
+    let ensemble = read_ensemble(objects, &input)?;
     let mut notes = gather_notes(objects, &layout, &input.params)?;
     let mut calls = recorded_calls(objects, &layout, &call_names(&input))?;
     let ValidationInput {
@@ -158,26 +269,26 @@ pub(crate) fn compute(
         ..
     } = input;
     let resize = params.resize.is_some();
-    let (x, list, invalid) = decode_usable_images(env, list, objects, resize, params.skip_invalid)?;
-    // The partition counted the training images the pca functions then left out.
-    let train_images = train_images.saturating_sub(notes.invalid.len());
-    notes.invalid.extend(invalid);
-
-    let members = forest_refs
-        .iter()
-        .zip(forests)
-        .map(|(r, forest)| Member {
-            basis: r.basis,
-            forest,
-        })
-        .collect();
     let compute_error = |source| Error::Compute {
         stage: "validation",
         source,
     };
-    let ensemble = Ensemble::new(bases, members).map_err(compute_error)?;
+    let (list, predicted, invalid) = match predicted {
+        Some(Predicted { classes, invalid }) => {
+            (kept(list, &invalid, classes.len())?, classes, invalid)
+        }
+        None => {
+            let (x, list, invalid) =
+                decode_usable_images(env, list, objects, resize, params.skip_invalid)?;
+            let predicted = ensemble.predict(&x).map_err(compute_error)?;
+            (list, predicted, invalid)
+        }
+    };
+    // The partition counted the training images the pca functions then left out.
+    let train_images = train_images.saturating_sub(notes.invalid.len());
+    notes.invalid.extend(invalid);
+
     let truth: Vec<u32> = list.items.iter().map(|i| i.label).collect();
-    let predicted = ensemble.predict(&x).map_err(compute_error)?;
     let evaluation = mltrain_core::metrics::evaluate(&truth, &predicted, list.classes.len())
         .map_err(compute_error)?;
 
@@ -258,6 +369,29 @@ pub(crate) fn compute(
     })
 }
 
+/// The test list without the images the parts left out, which must leave one image for
+/// each of the `classes` predicted.
+fn kept(
+    mut list: KeyList,
+    invalid: &[crate::notes::InvalidImage],
+    classes: usize,
+) -> Result<KeyList> {
+    let left_out: std::collections::HashSet<&str> =
+        invalid.iter().map(|i| i.key.as_str()).collect();
+    list.items
+        .retain(|item| !left_out.contains(item.key.as_str()));
+    if list.items.len() != classes {
+        return Err(Error::InvalidArgument {
+            name: "predicted",
+            reason: format!(
+                "{classes} classes predicted for the test list's {} images kept",
+                list.items.len()
+            ),
+        });
+    }
+    Ok(list)
+}
+
 /// The recorded calls among `names`, for the report's timeline. A record that is missing
 /// or does not read (a host that hands over only the objects it must) leaves its bar out,
 /// rather than failing a validated run.
@@ -302,4 +436,63 @@ fn gather_notes(
         }
     }
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parts cover every row once, in order, each starting on a projection block, as
+    /// evenly as blocks allow; a list of one block, or none, is one part, or none.
+    #[test]
+    fn parts_are_whole_blocks_of_the_projection() {
+        let block = Pca::transform_block_rows(784);
+        assert_eq!(block, 512);
+        assert_eq!(part_rows(2000, 784, 2), [0..1024, 1024..2000]);
+        assert_eq!(part_rows(2000, 784, 3), [0..512, 512..1024, 1024..2000]);
+        assert_eq!(
+            part_rows(2000, 784, 16),
+            [0..512, 512..1024, 1024..1536, 1536..2000]
+        );
+        let whole = |rows: usize, parts: usize| {
+            let got = part_rows(rows, 784, parts);
+            got.len() == 1 && got[0] == (0..rows)
+        };
+        assert!(whole(512, 2));
+        assert!(whole(10, 0));
+        assert!(part_rows(0, 784, 2).is_empty());
+        for (rows, features, parts) in [(450, 12_288, 3), (10_000, 65_536, 7), (513, 784, 2)] {
+            let block = Pca::transform_block_rows(features);
+            let got = part_rows(rows, features, parts);
+            assert!(got.len() <= parts);
+            assert_eq!(got.first().map(|r| r.start), Some(0));
+            assert_eq!(got.last().map(|r| r.end), Some(rows));
+            for pair in got.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+                assert_eq!(pair[1].start % block, 0, "{got:?}");
+            }
+        }
+    }
+
+    /// The parts' findings join in row order.
+    #[test]
+    fn predictions_join_in_row_order() {
+        let bad = |key: &str| crate::notes::InvalidImage {
+            key: key.into(),
+            reason: "junk".into(),
+        };
+        let joined = Predicted::join([
+            Predicted {
+                classes: vec![1, 2],
+                invalid: vec![bad("a")],
+            },
+            Predicted::default(),
+            Predicted {
+                classes: vec![0],
+                invalid: vec![bad("b")],
+            },
+        ]);
+        assert_eq!(joined.classes, [1, 2, 0]);
+        assert_eq!(joined.invalid, [bad("a"), bad("b")]);
+    }
 }
