@@ -183,23 +183,7 @@ async fn the_module_matches_native_on_colour_pictures_in_an_odd_folder() {
         } else {
             ("teal", [60, 140, 140])
         };
-        let img = image::RgbImage::from_fn(64, 48, |x, y| {
-            let shade = ((x * 7 + y * 13 + i * 31) % 40) as u8;
-            if (10 + i % 20..40 + i % 20).contains(&x) && (8..40).contains(&y) {
-                image::Rgb(colour.map(|c| c.saturating_add(shade)))
-            } else {
-                image::Rgb([100 + shade; 3])
-            }
-        });
-        let (ext, format) = if i % 3 == 0 {
-            ("jpg", image::ImageFormat::Jpeg)
-        } else {
-            ("png", image::ImageFormat::Png)
-        };
-        let mut bytes = Vec::new();
-        image::DynamicImage::from(img)
-            .write_to(&mut std::io::Cursor::new(&mut bytes), format)
-            .unwrap();
+        let (ext, bytes) = square(64, 48, i, colour, i % 3 == 0);
         store
             .put(&format!("pictures/{class}/{i:03}.{ext}"), bytes.into())
             .await
@@ -228,6 +212,29 @@ async fn the_module_matches_native_on_colour_pictures_in_an_odd_folder() {
     assert!(b.accuracy > 0.9, "{}", b.accuracy);
 }
 
+/// Picture `i` of a `colour` square on grey noise, `width × height`, as a JPEG or a PNG:
+/// its extension and bytes.
+fn square(width: u32, height: u32, i: u32, colour: [u8; 3], jpeg: bool) -> (&'static str, Vec<u8>) {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let shade = ((x * 7 + y * 13 + i * 31) % 40) as u8;
+        if (10 + i % 20..40 + i % 20).contains(&x) && (8..40).contains(&y) {
+            image::Rgb(colour.map(|c| c.saturating_add(shade)))
+        } else {
+            image::Rgb([100 + shade; 3])
+        }
+    });
+    let (ext, format) = if jpeg {
+        ("jpg", image::ImageFormat::Jpeg)
+    } else {
+        ("png", image::ImageFormat::Png)
+    };
+    let mut bytes = Vec::new();
+    image::DynamicImage::from(img)
+        .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+        .unwrap();
+    (ext, bytes)
+}
+
 /// 64×64 colour squares of three classes, `n` of them under `prefix`, PNG and JPEG mixed;
 /// the images at `bad` are damaged: a PNG cut short, or text named `.png`.
 async fn colour_squares(store: &Store, prefix: &str, n: u32, seed: u32, bad: &[u32]) {
@@ -238,24 +245,7 @@ async fn colour_squares(store: &Store, prefix: &str, n: u32, seed: u32, bad: &[u
     ];
     for i in 0..n {
         let (class, colour) = CLASSES[(i % 3) as usize];
-        let j = i + seed;
-        let img = image::RgbImage::from_fn(64, 64, |x, y| {
-            let shade = ((x * 7 + y * 13 + j * 31) % 40) as u8;
-            if (8 + j % 24..32 + j % 24).contains(&x) && (8 + j % 17..40 + j % 17).contains(&y) {
-                image::Rgb(colour.map(|c| c.saturating_add(shade)))
-            } else {
-                image::Rgb([100 + shade; 3])
-            }
-        });
-        let (ext, format) = if i % 4 == 0 {
-            ("jpg", image::ImageFormat::Jpeg)
-        } else {
-            ("png", image::ImageFormat::Png)
-        };
-        let mut bytes = Vec::new();
-        image::DynamicImage::from(img)
-            .write_to(&mut std::io::Cursor::new(&mut bytes), format)
-            .unwrap();
+        let (ext, bytes) = square(64, 64, i + seed, colour, i % 4 == 0);
         let (ext, bytes) = match bad.iter().position(|&b| b == i) {
             Some(0) => ("png", bytes[..bytes.len() / 2].to_vec()),
             Some(_) => ("png", b"not a picture".to_vec()),
