@@ -380,7 +380,7 @@ fn run_in_parts(
 ) -> Result<Result<Bytes>> {
     // A call the host cannot split (its test list missing or damaged) runs whole, for its
     // compute to name what is wrong as it always has.
-    let Ok(Some(calls)) = guest::validation_parts(&call, parts) else {
+    let Ok(Some((calls, after))) = guest::validation_parts(&call, parts) else {
         return sandbox.run(function, call.encode()).map(Ok);
     };
     let started = std::time::Instant::now();
@@ -430,6 +430,6 @@ fn run_in_parts(
     if !bad.is_empty() {
         return Ok(Err(Error::BadImages { bad }));
     }
-    let call = guest::validation_after_parts(call, predicted, started.elapsed().as_secs_f64())?;
+    let call = after.call(call, predicted, started.elapsed().as_secs_f64())?;
     sandbox.run(function, call.encode()).map(Ok)
 }

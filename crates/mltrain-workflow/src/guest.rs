@@ -288,9 +288,10 @@ fn run_stage<S: Stage>(call: Call) -> Result<Reply> {
 
 /// A validation call split for a host with idle cores: the calls of the parts of its
 /// prediction ([`Task::ValidationPart`], at most `parts`, each with the bases, the forests
-/// and its own test images), to run side by side before [`validation_after_parts`].
-/// `None` when `call` is not a validation call or one part would do.
-pub fn validation_parts(call: &Call, parts: usize) -> Result<Option<Vec<Call>>> {
+/// and its own test images), to run side by side, and what makes the scoring call of
+/// their findings ([`AfterParts::call`]). `None` when `call` is not a validation call or
+/// one part would do.
+pub fn validation_parts(call: &Call, parts: usize) -> Result<Option<(Vec<Call>, AfterParts)>> {
     if call.task != Task::Stage(StageId::Validation) || parts < 2 {
         return Ok(None);
     }
@@ -302,8 +303,6 @@ pub fn validation_parts(call: &Call, parts: usize) -> Result<Option<Vec<Call>>> 
     if rows.len() < 2 {
         return Ok(None);
     }
-    let images: std::collections::HashSet<&str> =
-        list.items.iter().map(|i| i.key.as_str()).collect();
     let model: std::collections::HashSet<&str> = std::iter::once(job.input.test_list.as_str())
         .chain(job.input.bases.iter().map(String::as_str))
         .chain(job.input.forests.iter().map(|f| f.forest.as_str()))
@@ -311,12 +310,13 @@ pub fn validation_parts(call: &Call, parts: usize) -> Result<Option<Vec<Call>>> 
     let shared: Vec<(String, Bytes)> = call
         .objects
         .iter()
-        .filter(|(key, _)| model.contains(key.as_str()) && !images.contains(key.as_str()))
+        .filter(|(key, _)| model.contains(key.as_str()))
         .cloned()
         .collect();
     let by_key: std::collections::HashMap<&str, &Bytes> =
         call.objects.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    rows.into_iter()
+    let calls = rows
+        .into_iter()
         .map(|rows| {
             let mut objects = shared.clone();
             // An image the host could not find stays out, for the part to name.
@@ -337,32 +337,40 @@ pub fn validation_parts(call: &Call, parts: usize) -> Result<Option<Vec<Call>>> 
                 objects,
             })
         })
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some((calls, AfterParts { job, list })))
 }
 
-/// The validation call that scores what its parts predicted: `call` with their findings
-/// (in row order) and without the test images, which it no longer reads. `seconds` is the
-/// time the parts took, added to the call's own.
-pub fn validation_after_parts(call: Call, parts: Vec<Predicted>, seconds: f64) -> Result<Call> {
-    let mut job: ValidationJob = serde_json::from_slice(&call.job)
-        .map_err(|e| malformed(&format!("validation job: {e}")))?;
-    let list = test_list(&call, &job)?;
-    let images: std::collections::HashSet<&str> =
-        list.items.iter().map(|i| i.key.as_str()).collect();
-    let objects = call
-        .objects
-        .into_iter()
-        .filter(|(key, _)| key == &job.input.test_list || !images.contains(key.as_str()))
-        .collect();
-    job.input.stages.validation += seconds;
-    job.predicted = Some(Predicted::join(parts));
-    Ok(Call {
-        task: call.task,
-        job: serde_json::to_vec(&job).map_err(|e| malformed(&format!("validation job: {e}")))?,
-        env: call.env,
-        objects,
-    })
+/// What a split validation call keeps for its scoring call.
+#[derive(Debug)]
+pub struct AfterParts {
+    job: ValidationJob,
+    list: KeyList,
+}
+
+impl AfterParts {
+    /// The validation call that scores what its parts predicted: `call` (the call split)
+    /// with their findings, in row order, and without the test images, which it no longer
+    /// reads. `seconds` is the time the parts took, added to the call's own.
+    pub fn call(self, call: Call, parts: Vec<Predicted>, seconds: f64) -> Result<Call> {
+        let Self { mut job, list } = self;
+        let images: std::collections::HashSet<&str> =
+            list.items.iter().map(|i| i.key.as_str()).collect();
+        let objects = call
+            .objects
+            .into_iter()
+            .filter(|(key, _)| key == &job.input.test_list || !images.contains(key.as_str()))
+            .collect();
+        job.input.stages.validation += seconds;
+        job.predicted = Some(Predicted::join(parts));
+        Ok(Call {
+            task: call.task,
+            job: serde_json::to_vec(&job)
+                .map_err(|e| malformed(&format!("validation job: {e}")))?,
+            env: call.env,
+            objects,
+        })
+    }
 }
 
 /// The test list a validation call carries.
