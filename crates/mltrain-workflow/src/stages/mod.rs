@@ -511,6 +511,14 @@ fn decode_images(
 /// resumed run after the data was cleaned up keeps its old list).
 const GONE: &str = "no longer in the store: it was listed when the run started, so start a new run to list the data again";
 
+/// `list` without the images at `left_out`.
+fn without<'a>(mut list: KeyList, left_out: impl IntoIterator<Item = &'a str>) -> KeyList {
+    let left_out: std::collections::HashSet<&str> = left_out.into_iter().collect();
+    list.items
+        .retain(|item| !left_out.contains(item.key.as_str()));
+    list
+}
+
 /// [`decode_images`], but with `skip_invalid` the images that do not decode are left out:
 /// returns the images, the list of those kept, and the keys left out with why.
 fn decode_usable_images(
@@ -527,11 +535,7 @@ fn decode_usable_images(
     match decode_images(env, &list, images, resize) {
         Ok(decoded) => Ok((decoded, list, Vec::new())),
         Err(Error::BadImages { bad }) if skip_invalid => {
-            let left_out: std::collections::HashSet<&str> =
-                bad.iter().map(|(k, _)| k.as_str()).collect();
-            let mut kept = list.clone();
-            kept.items
-                .retain(|item| !left_out.contains(item.key.as_str()));
+            let kept = without(list.clone(), bad.iter().map(|(k, _)| k.as_str()));
             // Decoding the rest again costs a second pass only when some are bad.
             let decoded = decode_images(env, &kept, images, resize)?;
             let invalid = bad

@@ -9,7 +9,7 @@ use mltrain_core::forest::Forest;
 use mltrain_core::pca::Pca;
 use serde::{Deserialize, Serialize};
 
-use super::{Computed, Env, Objects, decode_usable_images, read};
+use super::{Computed, Env, Objects, decode_usable_images, read, without};
 #[cfg(feature = "io")]
 use super::{Ctx, Fetched, get_kept, keys_of, objects_of};
 use crate::error::{Error, Result};
@@ -371,15 +371,8 @@ pub(crate) fn compute(
 
 /// The test list without the images the parts left out, which must leave one image for
 /// each of the `classes` predicted.
-fn kept(
-    mut list: KeyList,
-    invalid: &[crate::notes::InvalidImage],
-    classes: usize,
-) -> Result<KeyList> {
-    let left_out: std::collections::HashSet<&str> =
-        invalid.iter().map(|i| i.key.as_str()).collect();
-    list.items
-        .retain(|item| !left_out.contains(item.key.as_str()));
+fn kept(list: KeyList, invalid: &[crate::notes::InvalidImage], classes: usize) -> Result<KeyList> {
+    let list = without(list, invalid.iter().map(|i| i.key.as_str()));
     if list.items.len() != classes {
         return Err(Error::InvalidArgument {
             name: "predicted",
